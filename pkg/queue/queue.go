@@ -1,0 +1,275 @@
+// Package queue defines hookline's JetStream streams, subjects and consumer, and
+// the few operations ingest and the workers perform on them.
+//
+// Streams:
+//   - PAGES (Limits, file): the pages of every upload, one message per page under
+//     hookline.pages.<uploadId>.<page>. Read by subject with direct get.
+//   - DELIVERIES (WorkQueue, file): tickets {uploadId, page}; at most
+//     maxInFlight per upload exist at once.
+//   - DEAD (Limits, file): copies of tickets whose page finally failed.
+//   - EVENTS (Limits, file): hookline.events.<tenant>.upload.completed.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
+)
+
+// Stream, subject and consumer names.
+const (
+	PagesStream      = "HOOKLINE_PAGES"
+	DeliveriesStream = "HOOKLINE_DELIVERIES"
+	DeadStream       = "HOOKLINE_DEAD"
+	EventsStream     = "HOOKLINE_EVENTS"
+	WorkersConsumer  = "hookline-workers"
+
+	pagesPrefix      = "hookline.pages."
+	deliveriesPrefix = "hookline.deliveries."
+	deadPrefix       = "hookline.dead."
+	eventsPrefix     = "hookline.events."
+)
+
+// ErrPageNotFound is returned when a page is no longer in the PAGES stream
+// (removed after delivery, or older than the stream's MaxAge).
+var ErrPageNotFound = errors.New("page not found in the queue")
+
+// Config says how the streams and the consumer are set up. Every process of a
+// deployment must use the same values: Setup updates the definitions in place.
+type Config struct {
+	// Replicas of every stream: 1 for a single server, 3 in a cluster.
+	Replicas int
+	// PagesMaxAge is how long pages are kept (failed pages stay replayable
+	// that long).
+	PagesMaxAge time.Duration
+	// AckWait is how long a worker may hold a ticket without a sign of life
+	// before JetStream hands it to another worker. Workers send progress every
+	// AckWait/2 while they deliver, so a slow receiver does not cause a
+	// redelivery; a crashed worker's tickets come back after AckWait.
+	AckWait time.Duration
+	// DuplicateWindow is how long JetStream de-duplicates publishes by message id.
+	DuplicateWindow time.Duration
+	// MaxAckPending bounds the tickets handed out and not yet acknowledged,
+	// tickets waiting for their retry interval included: keep it large so that
+	// one dead endpoint never stalls the others.
+	MaxAckPending int
+}
+
+// DefaultConfig returns the configuration for a single server.
+func DefaultConfig() Config {
+	return Config{
+		Replicas:        1,
+		PagesMaxAge:     7 * 24 * time.Hour,
+		AckWait:         30 * time.Second,
+		DuplicateWindow: 10 * time.Minute,
+		MaxAckPending:   100_000,
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("queue replicas must be between 1 and 5, got %d", c.Replicas)
+	case c.PagesMaxAge < time.Minute:
+		return fmt.Errorf("pages max age must be at least 1m, got %s", c.PagesMaxAge)
+	case c.AckWait < 100*time.Millisecond:
+		return fmt.Errorf("ack wait must be at least 100ms, got %s", c.AckWait)
+	case c.DuplicateWindow < time.Second:
+		return fmt.Errorf("duplicate window must be at least 1s, got %s", c.DuplicateWindow)
+	case c.MaxAckPending < 1:
+		return fmt.Errorf("max ack pending must be positive, got %d", c.MaxAckPending)
+	}
+	return nil
+}
+
+// PageSubject is the subject of one page of an upload.
+func PageSubject(uploadID string, page int) string {
+	return pagesPrefix + uploadID + "." + strconv.Itoa(page)
+}
+
+// TicketMsgID is the de-duplication id of a ticket: publishing the ticket for
+// the same page of the same retry generation twice stores it once.
+func TicketMsgID(uploadID string, page int, gen int) string {
+	return uploadID + "." + strconv.Itoa(page) + "." + strconv.Itoa(gen)
+}
+
+// EventSubject is where an upload's completion is announced.
+func EventSubject(tenant string) string {
+	return eventsPrefix + tenant + ".upload.completed"
+}
+
+// Queue gives access to hookline's streams.
+type Queue struct {
+	js         jetstream.JetStream
+	cfg        Config
+	pages      jetstream.Stream
+	maxPayload int64
+}
+
+// Setup creates or updates the streams and the workers' consumer, and returns
+// a Queue bound to them.
+func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.JetStreamOpt) (*Queue, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc, opts...)
+	if err != nil {
+		return nil, err
+	}
+	streams := []jetstream.StreamConfig{
+		{
+			Name: PagesStream, Subjects: []string{pagesPrefix + ">"},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			MaxAge: cfg.PagesMaxAge, Duplicates: cfg.DuplicateWindow,
+			Replicas: cfg.Replicas, AllowDirect: true, MaxMsgsPerSubject: 1,
+			Discard: jetstream.DiscardOld,
+		},
+		{
+			Name: DeliveriesStream, Subjects: []string{deliveriesPrefix + ">"},
+			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+			Duplicates: cfg.DuplicateWindow, Replicas: cfg.Replicas,
+		},
+		{
+			Name: DeadStream, Subjects: []string{deadPrefix + ">"},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			MaxAge: cfg.PagesMaxAge, Replicas: cfg.Replicas,
+		},
+		{
+			Name: EventsStream, Subjects: []string{eventsPrefix + ">"},
+			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+			MaxAge: cfg.PagesMaxAge, Replicas: cfg.Replicas,
+		},
+	}
+	q := &Queue{js: js, cfg: cfg, maxPayload: nc.MaxPayload()}
+	for _, sc := range streams {
+		s, err := js.CreateOrUpdateStream(ctx, sc)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
+		}
+		if sc.Name == PagesStream {
+			q.pages = s
+		}
+	}
+	_, err = js.CreateOrUpdateConsumer(ctx, DeliveriesStream, jetstream.ConsumerConfig{
+		Durable:       WorkersConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    -1, // customer attempts are counted in Redis, not by redeliveries
+		MaxAckPending: cfg.MaxAckPending,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", WorkersConsumer, err)
+	}
+	return q, nil
+}
+
+// JetStream returns the JetStream context the queue uses.
+func (q *Queue) JetStream() jetstream.JetStream { return q.js }
+
+// Config returns the queue's configuration.
+func (q *Queue) Config() Config { return q.cfg }
+
+// MaxPayload is the largest message the server accepts, in bytes.
+func (q *Queue) MaxPayload() int64 { return q.maxPayload }
+
+// Consumer returns the workers' shared durable consumer.
+func (q *Queue) Consumer(ctx context.Context) (jetstream.Consumer, error) {
+	return q.js.Consumer(ctx, DeliveriesStream, WorkersConsumer)
+}
+
+// EncodePage encodes a page message.
+func EncodePage(p *hooklinev1.Page) ([]byte, error) { return proto.Marshal(p) }
+
+// PublishPageAsync stores an encoded page without waiting for the server's
+// acknowledgement; the caller must check the returned future. A page published
+// twice (same upload, same number) is stored once.
+func (q *Queue) PublishPageAsync(uploadID string, page int, data []byte) (jetstream.PubAckFuture, error) {
+	subj := PageSubject(uploadID, page)
+	return q.js.PublishAsync(subj, data, jetstream.WithMsgID(subj))
+}
+
+// GetPage reads one page by subject (a direct get: any replica answers).
+func (q *Queue) GetPage(ctx context.Context, uploadID string, page int) (*hooklinev1.Page, error) {
+	raw, err := q.pages.GetLastMsgForSubject(ctx, PageSubject(uploadID, page))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("upload %s page %d: %w", uploadID, page, ErrPageNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p hooklinev1.Page
+	if err := proto.Unmarshal(raw.Data, &p); err != nil {
+		return nil, fmt.Errorf("upload %s page %d: decode: %w", uploadID, page, err)
+	}
+	return &p, nil
+}
+
+// PurgeUpload removes every stored page of an upload.
+func (q *Queue) PurgeUpload(ctx context.Context, uploadID string) error {
+	return q.pages.Purge(ctx, jetstream.WithPurgeSubject(pagesPrefix+uploadID+".*"))
+}
+
+// PurgePage removes one stored page.
+func (q *Queue) PurgePage(ctx context.Context, uploadID string, page int) error {
+	return q.pages.Purge(ctx, jetstream.WithPurgeSubject(PageSubject(uploadID, page)))
+}
+
+// PublishTicket stores a ticket and waits for the server's acknowledgement.
+// gen is the upload's retry generation, part of the de-duplication id.
+func (q *Queue) PublishTicket(ctx context.Context, t *hooklinev1.Ticket, gen int) error {
+	data, err := proto.Marshal(t)
+	if err != nil {
+		return err
+	}
+	_, err = q.js.Publish(ctx, deliveriesPrefix+t.GetUploadId(), data,
+		jetstream.WithMsgID(TicketMsgID(t.GetUploadId(), int(t.GetPage()), gen)))
+	return err
+}
+
+// DecodeTicket decodes a ticket message.
+func DecodeTicket(data []byte) (*hooklinev1.Ticket, error) {
+	var t hooklinev1.Ticket
+	if err := proto.Unmarshal(data, &t); err != nil {
+		return nil, err
+	}
+	if t.GetUploadId() == "" || t.GetPage() == 0 {
+		return nil, errors.New("ticket without upload id or page")
+	}
+	return &t, nil
+}
+
+// PublishDead keeps a copy of a finally failed ticket, with the reason, in the
+// DEAD stream.
+func (q *Queue) PublishDead(ctx context.Context, t *hooklinev1.Ticket, reason string) error {
+	data, err := proto.Marshal(t)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(deadPrefix + t.GetUploadId())
+	msg.Data = data
+	msg.Header.Set("Hookline-Reason", reason)
+	_, err = q.js.PublishMsg(ctx, msg,
+		jetstream.WithMsgID("dead."+t.GetUploadId()+"."+strconv.Itoa(int(t.GetPage()))))
+	return err
+}
+
+// PublishCompleted announces that an upload is done.
+func (q *Queue) PublishCompleted(ctx context.Context, ev *hooklinev1.UploadCompleted) error {
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = q.js.Publish(ctx, EventSubject(ev.GetTenant()), data,
+		jetstream.WithMsgID("completed."+ev.GetUploadId()+"."+strconv.FormatInt(ev.GetCompletedAtUnixMs(), 10)))
+	return err
+}

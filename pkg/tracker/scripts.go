@@ -1,0 +1,125 @@
+package tracker
+
+import "github.com/redis/go-redis/v9"
+
+// Keys of one upload (all share the hash tag {id}, so a script touches one
+// slot and the design works on Redis Cluster):
+//
+//	KEYS[1] u    hash: tenant, template, status, totals, released, gen, dest, extra, times
+//	KEYS[2] p    hash: per page a:<n> attempts made, n:<n> next attempt (unix ms),
+//	             l:<n> lease "<token>|<expires ms>", r:<n> page released when <n> finished
+//	KEYS[3] d    set: delivered pages
+//	KEYS[4] f    hash: failed page -> failure record (JSON)
+//	KEYS[5] log  list: attempt records (JSON), capped
+//	KEYS[6] q    list: failed pages queued again by a retry, released one by one
+
+// beginScript decides whether a worker may send a page now.
+// ARGV: page, now ms, lease ms, token.
+// Returns {"gone"} | {"done", released, gen} | {"busy", ms} | {"wait", ms} |
+// {"go", attempts, template, totalRecords, totalPages, extra, dest, tenant, gen}.
+var beginScript = redis.NewScript(`
+local page = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+if redis.call('SISMEMBER', KEYS[3], page) == 1 or redis.call('HEXISTS', KEYS[4], page) == 1 then
+  return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0'}
+end
+local now = tonumber(ARGV[2])
+local lease = redis.call('HGET', KEYS[2], 'l:'..page)
+if lease then
+  local tok, exp = string.match(lease, '^(.*)|(%d+)$')
+  if tok ~= ARGV[4] and tonumber(exp) > now then return {'busy', tostring(tonumber(exp) - now)} end
+end
+local nextAt = tonumber(redis.call('HGET', KEYS[2], 'n:'..page) or '0')
+if nextAt > now then return {'wait', tostring(nextAt - now)} end
+redis.call('HSET', KEYS[2], 'l:'..page, ARGV[4]..'|'..tostring(now + tonumber(ARGV[3])))
+local u = redis.call('HMGET', KEYS[1], 'template', 'totalRecords', 'totalPages', 'extra', 'dest', 'tenant', 'gen')
+return {'go', redis.call('HGET', KEYS[2], 'a:'..page) or '0', u[1], u[2], u[3], u[4] or '', u[5], u[6], u[7] or '0'}
+`)
+
+// finishScript records the outcome of an attempt.
+// ARGV: page, now ms, outcome (delivered|retrying|failed|released), attempt
+// record JSON ("" for none), next attempt ms (retrying), failure JSON (failed),
+// log cap, retention ms, token.
+// "released" gives the page back without counting an attempt (our own fault).
+// Returns {"gone"} | {"done", released, gen} | {"retrying"} | {"released"} |
+// {outcome, released, gen, status, delivered, failed, completedNow}.
+var finishScript = redis.NewScript(`
+local page = ARGV[1]
+local now = ARGV[2]
+local outcome = ARGV[3]
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+if redis.call('SISMEMBER', KEYS[3], page) == 1 or redis.call('HEXISTS', KEYS[4], page) == 1 then
+  return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0'}
+end
+if ARGV[4] ~= '' then
+  redis.call('RPUSH', KEYS[5], ARGV[4])
+  redis.call('LTRIM', KEYS[5], -tonumber(ARGV[7]), -1)
+end
+local lease = redis.call('HGET', KEYS[2], 'l:'..page)
+if lease and string.sub(lease, 1, string.len(ARGV[9]) + 1) == ARGV[9]..'|' then
+  redis.call('HDEL', KEYS[2], 'l:'..page)
+end
+redis.call('HSET', KEYS[1], 'updatedAt', now)
+if outcome == 'released' then return {'released'} end
+if outcome == 'retrying' then
+  redis.call('HINCRBY', KEYS[2], 'a:'..page, 1)
+  redis.call('HSET', KEYS[2], 'n:'..page, ARGV[5])
+  return {'retrying'}
+end
+redis.call('HINCRBY', KEYS[2], 'a:'..page, 1)
+redis.call('HDEL', KEYS[2], 'n:'..page)
+if outcome == 'delivered' then
+  redis.call('SADD', KEYS[3], page)
+else
+  redis.call('HSET', KEYS[4], page, ARGV[6])
+end
+local total = tonumber(redis.call('HGET', KEYS[1], 'totalPages'))
+local released = tonumber(redis.call('HGET', KEYS[1], 'released'))
+local nxt = 0
+if released < total then
+  nxt = released + 1
+  redis.call('HSET', KEYS[1], 'released', nxt)
+else
+  nxt = tonumber(redis.call('LPOP', KEYS[6]) or '0')
+end
+redis.call('HSET', KEYS[2], 'r:'..page, nxt)
+local delivered = redis.call('SCARD', KEYS[3])
+local failed = redis.call('HLEN', KEYS[4])
+local status = redis.call('HGET', KEYS[1], 'status')
+local completedNow = 0
+if delivered + failed >= total and status == 'delivering' then
+  if failed == 0 then status = 'completed' else status = 'failed' end
+  redis.call('HSET', KEYS[1], 'status', status, 'completedAt', now)
+  completedNow = 1
+  local ttl = tonumber(ARGV[8])
+  if ttl > 0 then
+    for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+end
+return {outcome, tostring(nxt), redis.call('HGET', KEYS[1], 'gen') or '0', status, tostring(delivered), tostring(failed), tostring(completedNow)}
+`)
+
+// retryScript queues an upload's failed pages again. ARGV: now ms, maxInFlight.
+// Returns {"gone"} | {"busy"} (still delivering) | {n, gen, page...} where the
+// listed pages are to be released now and the rest wait in the queue list.
+var retryScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+if redis.call('HGET', KEYS[1], 'status') == 'delivering' then return {'busy'} end
+local failed = redis.call('HKEYS', KEYS[4])
+if #failed == 0 then return {'0', redis.call('HGET', KEYS[1], 'gen') or '0'} end
+local pages = {}
+for i, p in ipairs(failed) do pages[i] = tonumber(p) end
+table.sort(pages)
+local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
+redis.call('DEL', KEYS[4], KEYS[6])
+local out = {tostring(#pages), tostring(gen)}
+local window = tonumber(ARGV[2])
+for i, p in ipairs(pages) do
+  redis.call('HDEL', KEYS[2], 'a:'..p, 'n:'..p, 'r:'..p, 'l:'..p)
+  if i <= window then table.insert(out, tostring(p)) else redis.call('RPUSH', KEYS[6], p) end
+end
+redis.call('HSET', KEYS[1], 'status', 'delivering', 'updatedAt', ARGV[1])
+redis.call('HDEL', KEYS[1], 'completedAt')
+for i = 1, 6 do redis.call('PERSIST', KEYS[i]) end
+return out
+`)

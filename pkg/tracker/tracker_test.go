@@ -1,0 +1,271 @@
+package tracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/pkg/redistest"
+)
+
+func newTracker(t *testing.T, opts ...Option) *Tracker {
+	t.Helper()
+	return New(redistest.Client(t), append([]Option{WithPrefix(redistest.Prefix(t))}, opts...)...)
+}
+
+func create(t *testing.T, tr *Tracker, id string, pages, window int) {
+	t.Helper()
+	n, err := tr.Create(context.Background(), &Upload{
+		ID: id, Tenant: "acme", Template: "CUSTOMERS", TotalRecords: pages * 10, TotalPages: pages,
+		Destination: Destination{URL: "http://127.0.0.1:1/hook", ChunkSize: 10, RetryCount: 1, MaxInFlight: window},
+		Extra:       []byte(`{"k":"v"}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := min(window, pages); n != want {
+		t.Fatalf("Create released %d pages, want %d", n, want)
+	}
+}
+
+func begin(t *testing.T, tr *Tracker, id string, page int, token string, now time.Time) Begin {
+	t.Helper()
+	b, err := tr.Begin(context.Background(), id, page, token, time.Minute, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func finish(t *testing.T, tr *Tracker, id string, page int, f Finish) Finished {
+	t.Helper()
+	if f.Now.IsZero() {
+		f.Now = time.Now()
+	}
+	r, err := tr.Finish(context.Background(), id, page, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestDeliverAllPagesInOrder(t *testing.T) {
+	tr := newTracker(t)
+	create(t, tr, "U1", 3, 1)
+	now := time.Now()
+	for page := 1; page <= 3; page++ {
+		b := begin(t, tr, "U1", page, "tok", now)
+		if b.State != BeginGo {
+			t.Fatalf("page %d: state %v, want go", page, b.State)
+		}
+		if b.Upload.Template != "CUSTOMERS" || b.Upload.TotalPages != 3 || string(b.Upload.Extra) != `{"k":"v"}` || b.Upload.Destination.ChunkSize != 10 {
+			t.Fatalf("page %d: upload snapshot %+v", page, b.Upload)
+		}
+		r := finish(t, tr, "U1", page, Finish{Outcome: Delivered, Attempt: &Attempt{Page: page, Attempt: 1, Outcome: "delivered"}, Token: "tok"})
+		wantNext := page + 1
+		if page == 3 {
+			wantNext = 0
+		}
+		if r.Released != wantNext {
+			t.Fatalf("page %d released %d, want %d", page, r.Released, wantNext)
+		}
+		if got := r.CompletedNow; got != (page == 3) {
+			t.Fatalf("page %d: CompletedNow = %v", page, got)
+		}
+	}
+	u, err := tr.Get(context.Background(), "U1", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Status != StatusCompleted || u.DeliveredPages != 3 || u.PendingPages() != 0 || u.CompletedAt.IsZero() {
+		t.Fatalf("upload after delivery: %+v", u)
+	}
+	atts, err := tr.Attempts(context.Background(), "U1")
+	if err != nil || len(atts) != 3 {
+		t.Fatalf("attempts = %v, %v", atts, err)
+	}
+}
+
+func TestFinishIsIdempotent(t *testing.T) {
+	tr := newTracker(t)
+	create(t, tr, "U2", 2, 1)
+	begin(t, tr, "U2", 1, "a", time.Now())
+	first := finish(t, tr, "U2", 1, Finish{Outcome: Delivered, Token: "a"})
+	again := finish(t, tr, "U2", 1, Finish{Outcome: Delivered, Token: "a"})
+	if !again.AlreadyDone || again.Released != first.Released || first.Released != 2 {
+		t.Fatalf("second finish = %+v, first = %+v", again, first)
+	}
+	// A redelivered ticket for the finished page is told what it released.
+	if b := begin(t, tr, "U2", 1, "b", time.Now()); b.State != BeginDone || b.Released != 2 {
+		t.Fatalf("begin after finish = %+v", b)
+	}
+	u, _ := tr.Get(context.Background(), "U2", "")
+	if u.DeliveredPages != 1 {
+		t.Fatalf("delivered = %d, want 1", u.DeliveredPages)
+	}
+}
+
+func TestLeaseKeepsDuplicatesOut(t *testing.T) {
+	tr := newTracker(t)
+	create(t, tr, "U3", 1, 1)
+	now := time.Now()
+	if b := begin(t, tr, "U3", 1, "seq1", now); b.State != BeginGo {
+		t.Fatalf("first begin = %v", b.State)
+	}
+	if b := begin(t, tr, "U3", 1, "seq2", now); b.State != BeginBusy || b.Wait <= 0 {
+		t.Fatalf("duplicate begin = %+v, want busy", b)
+	}
+	// The same delivery (a redelivery of the same ticket) takes over its lease.
+	if b := begin(t, tr, "U3", 1, "seq1", now); b.State != BeginGo {
+		t.Fatalf("same-token begin = %v", b.State)
+	}
+	// After the lease expires, anyone may take the page.
+	if b := begin(t, tr, "U3", 1, "seq2", now.Add(2*time.Minute)); b.State != BeginGo {
+		t.Fatalf("begin after lease expiry = %v", b.State)
+	}
+}
+
+func TestRetryingWaitsAndCountsAttempts(t *testing.T) {
+	tr := newTracker(t)
+	create(t, tr, "U4", 1, 1)
+	now := time.Now()
+	begin(t, tr, "U4", 1, "t", now)
+	r := finish(t, tr, "U4", 1, Finish{Outcome: Retrying, NextAt: now.Add(5 * time.Second), Token: "t", Now: now})
+	if r.Status != StatusDelivering {
+		t.Fatalf("status after retrying = %s", r.Status)
+	}
+	if b := begin(t, tr, "U4", 1, "t", now.Add(time.Second)); b.State != BeginWait || b.Wait != 4*time.Second {
+		t.Fatalf("begin before next attempt = %+v, want wait 4s", b)
+	}
+	b := begin(t, tr, "U4", 1, "t", now.Add(6*time.Second))
+	if b.State != BeginGo || b.Attempts != 1 {
+		t.Fatalf("begin after interval = %+v, want go with 1 attempt made", b)
+	}
+	// A released page (our own failure) does not count as an attempt.
+	finish(t, tr, "U4", 1, Finish{Outcome: Released, Token: "t"})
+	if b := begin(t, tr, "U4", 1, "t", now.Add(7*time.Second)); b.Attempts != 1 {
+		t.Fatalf("attempts after release = %d, want 1", b.Attempts)
+	}
+}
+
+func TestFailureLogAndRetry(t *testing.T) {
+	tr := newTracker(t)
+	ctx := context.Background()
+	create(t, tr, "U5", 3, 1)
+	now := time.Now()
+	outcomes := map[int]Outcome{1: Failed, 2: Delivered, 3: Failed}
+	for page := 1; page <= 3; page++ {
+		begin(t, tr, "U5", page, "t", now)
+		f := Finish{Outcome: outcomes[page], Token: "t"}
+		if outcomes[page] == Failed {
+			f.Failure = &Failure{Page: page, Attempts: 2, StatusCode: 500, Error: "status 500"}
+		}
+		finish(t, tr, "U5", page, f)
+	}
+	u, _ := tr.Get(ctx, "U5", "acme")
+	if u.Status != StatusFailed || u.FailedPages != 2 || u.DeliveredPages != 1 {
+		t.Fatalf("upload = %+v", u)
+	}
+	fails, _ := tr.Failures(ctx, "U5")
+	if len(fails) != 2 || fails[0].Page != 1 || fails[1].Page != 3 || fails[0].Error != "status 500" {
+		t.Fatalf("failures = %+v", fails)
+	}
+
+	r, err := tr.Retry(ctx, "U5", "acme", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requeued != 2 || len(r.Release) != 1 || r.Release[0] != 1 || r.Gen != 1 {
+		t.Fatalf("retry = %+v, want 2 requeued, page 1 released, gen 1", r)
+	}
+	if _, err := tr.Retry(ctx, "U5", "acme", now); !errors.Is(err, ErrBusy) {
+		t.Fatalf("retry while delivering: %v, want ErrBusy", err)
+	}
+	b := begin(t, tr, "U5", 1, "t2", now)
+	if b.State != BeginGo || b.Attempts != 0 {
+		t.Fatalf("retried page begin = %+v, want go with attempts reset", b)
+	}
+	fin := finish(t, tr, "U5", 1, Finish{Outcome: Delivered, Token: "t2"})
+	if fin.Released != 3 || fin.Gen != 1 {
+		t.Fatalf("finishing retried page 1 released %d (gen %d), want 3 (gen 1)", fin.Released, fin.Gen)
+	}
+	begin(t, tr, "U5", 3, "t3", now)
+	fin = finish(t, tr, "U5", 3, Finish{Outcome: Delivered, Token: "t3"})
+	if !fin.CompletedNow || fin.Status != StatusCompleted || fin.Released != 0 {
+		t.Fatalf("last retried page = %+v", fin)
+	}
+	if fails, _ := tr.Failures(ctx, "U5"); len(fails) != 0 {
+		t.Fatalf("failure log after successful retry = %+v", fails)
+	}
+}
+
+func TestWindowReleasesPages(t *testing.T) {
+	tr := newTracker(t)
+	create(t, tr, "U6", 5, 3) // pages 1..3 released at create
+	begin(t, tr, "U6", 2, "t", time.Now())
+	if r := finish(t, tr, "U6", 2, Finish{Outcome: Delivered, Token: "t"}); r.Released != 4 {
+		t.Fatalf("released %d, want 4", r.Released)
+	}
+}
+
+func TestTenantIsolationAndList(t *testing.T) {
+	tr := newTracker(t)
+	ctx := context.Background()
+	base := time.Now().Add(-time.Hour)
+	for i := range 4 {
+		tenant := "acme"
+		if i == 3 {
+			tenant = "other"
+		}
+		_, err := tr.Create(ctx, &Upload{
+			ID: fmt.Sprintf("L%d", i), Tenant: tenant, Template: []string{"A", "B"}[i%2],
+			TotalPages: 1, TotalRecords: 1, CreatedAt: base.Add(time.Duration(i) * time.Minute),
+			Destination: Destination{MaxInFlight: 1},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tr.Get(ctx, "L3", "acme"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("other tenant's upload: %v, want ErrNotFound", err)
+	}
+	list, err := tr.List(ctx, "acme", Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 || list[0].ID != "L2" || list[2].ID != "L0" {
+		t.Fatalf("list = %v", ids(list))
+	}
+	list, _ = tr.List(ctx, "acme", Filter{Template: "A", Limit: 1})
+	if len(list) != 1 || list[0].ID != "L2" {
+		t.Fatalf("filtered list = %v", ids(list))
+	}
+	if _, err := tr.Retry(ctx, "L3", "acme", time.Now()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("retry of other tenant's upload: %v", err)
+	}
+}
+
+func TestFinishedUploadExpires(t *testing.T) {
+	rdb := redistest.Client(t)
+	tr := New(rdb, WithPrefix(redistest.Prefix(t)), WithRetention(time.Hour))
+	create(t, tr, "U7", 1, 1)
+	begin(t, tr, "U7", 1, "t", time.Now())
+	finish(t, tr, "U7", 1, Finish{Outcome: Delivered, Token: "t"})
+	ttl, err := rdb.PTTL(context.Background(), tr.keys("U7")[0]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("ttl of a finished upload = %s, want within 1h", ttl)
+	}
+}
+
+func ids(us []*Upload) []string {
+	var out []string
+	for _, u := range us {
+		out = append(out, u.ID)
+	}
+	return out
+}

@@ -1,0 +1,3 @@
+module github.com/hookline/hookline/services/hookline
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/hookline/hookline/services/ingest
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/hookline/hookline/services/worker
+
+go 1.26
