@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hookline/hookline/pkg/config"
+	"github.com/hookline/hookline/pkg/secrets"
+	"github.com/hookline/hookline/services/ingest"
+	"github.com/hookline/hookline/services/worker"
+)
+
+// DevAPIKey is the API key `hookline dev` accepts when HOOKLINE_API_KEYS is not set.
+const DevAPIKey = "hookline-dev-key"
+
+// devEnv fills in what a laptop does not have: an embedded NATS server, a dev
+// API key, an encryption key kept in the data dir, private targets allowed.
+func devEnv(dataDir, natsURL, redisURL string) (config.Env, error) {
+	keyFile := filepath.Join(dataDir, "encryption.key")
+	key, err := os.ReadFile(keyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		k, gerr := secrets.GenerateKey()
+		if gerr != nil {
+			return nil, gerr
+		}
+		key = []byte(k)
+		err = os.WriteFile(keyFile, key, 0o600)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encryption key in %s: %w", keyFile, err)
+	}
+	defaults := map[string]string{
+		"NATS_URL":                        natsURL,
+		"REDIS_URL":                       redisURL,
+		"HOOKLINE_ENCRYPTION_KEY":         strings.TrimSpace(string(key)),
+		"HOOKLINE_API_KEYS":               "dev:" + DevAPIKey,
+		"HOOKLINE_ALLOW_PRIVATE_NETWORKS": "true",
+		"HOOKLINE_ADDR":                   "127.0.0.1:8080",
+		"HOOKLINE_LOG_FORMAT":             "console",
+		"HOOKLINE_METRICS_ADDR":           "",
+	}
+	return func(k string) string {
+		if k == "NATS_URL" || k == "REDIS_URL" || k == "HOOKLINE_METRICS_ADDR" {
+			return defaults[k] // always the embedded ones, metrics on the API port
+		}
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+		return defaults[k]
+	}, nil
+}
+
+func runDev(args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	dataDir := fs.String("data", envOr("HOOKLINE_DATA_DIR", ".hookline"), "directory of the embedded NATS server's store (HOOKLINE_DATA_DIR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: filepath.Join(*dataDir, "jetstream"), NoSigs: true, NoLog: true, MaxPayload: 8 << 20,
+	})
+	if err != nil {
+		return fmt.Errorf("embedded NATS: %w", err)
+	}
+	ns.Start()
+	defer ns.Shutdown()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		return errors.New("embedded NATS did not start within 30s")
+	}
+
+	redisURL := os.Getenv("REDIS_URL")
+	var mr *miniredis.Miniredis
+	if redisURL == "" {
+		mr = miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("embedded redis: %w", err)
+		}
+		defer mr.Close()
+		redisURL = "redis://" + mr.Addr()
+	}
+	env, err := devEnv(*dataDir, ns.ClientURL(), redisURL)
+	if err != nil {
+		return err
+	}
+	icfg, err := ingest.LoadConfig(env)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	wcfg, err := worker.LoadConfig(env)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log, err := icfg.Logger()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	if mr != nil {
+		log.Warn("REDIS_URL is not set: using an embedded in-memory Redis; upload state does not survive a restart of `hookline dev`")
+	}
+
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("hookline-dev"), nats.MaxReconnects(-1))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis at REDIS_URL: %w", err)
+	}
+
+	l, err := net.Listen("tcp", icfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (set HOOKLINE_ADDR to use another address): %w", icfg.Addr, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return ingest.Run(gctx, icfg, ingest.Deps{NATS: nc, Redis: rdb, Registry: reg, Gatherer: reg, Log: log, Listener: l,
+			Ready: func(addr string) {
+				key := DevAPIKey
+				if os.Getenv("HOOKLINE_API_KEYS") != "" {
+					key = "(one of HOOKLINE_API_KEYS)"
+				}
+				fmt.Fprintf(os.Stderr, "\nhookline dev is running\n  API:      http://%s\n  API key:  %s\n  metrics:  http://%s/metrics\n  data dir: %s\nPress Ctrl-C to stop (in-flight deliveries finish first).\n\n", addr, key, addr, *dataDir)
+			}})
+	})
+	g.Go(func() error {
+		return worker.Run(gctx, wcfg, worker.Deps{NATS: nc, Redis: rdb, Registry: reg, Gatherer: reg, Log: log})
+	})
+	err = g.Wait()
+	log.Info("hookline dev stopped", zap.Bool("clean", err == nil))
+	return err
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

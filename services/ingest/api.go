@@ -1,0 +1,362 @@
+// Package ingest is hookline's HTTP API: templates, imports (parsed as a
+// stream, stored page by page in JetStream) and the state of uploads.
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/hookline/hookline/pkg/records"
+	"github.com/hookline/hookline/pkg/secrets"
+	"github.com/hookline/hookline/pkg/tracker"
+	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
+)
+
+// UploadTracker is the upload state the API needs.
+type UploadTracker interface {
+	Create(ctx context.Context, u *tracker.Upload) (int, error)
+	Delete(ctx context.Context, id, tenant string) error
+	Get(ctx context.Context, id, tenant string) (*tracker.Upload, error)
+	List(ctx context.Context, tenant string, f tracker.Filter) ([]*tracker.Upload, error)
+	Attempts(ctx context.Context, id string) ([]tracker.Attempt, error)
+	Failures(ctx context.Context, id string) ([]tracker.Failure, error)
+	Retry(ctx context.Context, id, tenant string, now time.Time) (tracker.Retried, error)
+}
+
+// APIConfig are the API's limits.
+type APIConfig struct {
+	MaxBodyBytes int64 // JSON bodies (default 32 MiB)
+	MaxFileBytes int64 // multipart bodies; 0: no limit
+	MaxRecords   int   // records per import; 0: no limit
+	RecordLimits records.Limits
+}
+
+// API serves the /v1 HTTP API.
+type API struct {
+	cfg       APIConfig
+	keys      map[[32]byte]string // sha256(key) → tenant
+	templates *Templates
+	tracker   UploadTracker
+	queue     PagePublisher
+	secrets   *secrets.Box
+	metrics   *Metrics
+	log       *zap.Logger
+}
+
+// NewAPI builds the API. keys maps API keys to tenants.
+func NewAPI(cfg APIConfig, keys map[string]string, templates *Templates, tr UploadTracker, q PagePublisher, box *secrets.Box, m *Metrics, log *zap.Logger) *API {
+	a := &API{cfg: cfg, keys: map[[32]byte]string{}, templates: templates, tracker: tr, queue: q, secrets: box, metrics: m, log: log}
+	for k, tenant := range keys {
+		a.keys[sha256.Sum256([]byte(k))] = tenant
+	}
+	return a
+}
+
+// Register adds the /v1 routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	route := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, a.metrics.instrument(pattern, a.authenticate(h)))
+	}
+	route("PUT /v1/templates/{code}", a.putTemplate)
+	route("GET /v1/templates/{code}", a.getTemplate)
+	route("DELETE /v1/templates/{code}", a.deleteTemplate)
+	route("GET /v1/templates", a.listTemplates)
+	route("POST /v1/imports", a.createImport)
+	route("GET /v1/uploads", a.listUploads)
+	route("GET /v1/uploads/{id}", a.getUpload)
+	route("GET /v1/uploads/{id}/attempts", a.getAttempts)
+	route("GET /v1/uploads/{id}/failures", a.getFailures)
+	route("POST /v1/uploads/{id}/retry", a.retryUpload)
+	mux.Handle("/v1/", a.metrics.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, a.log, &APIError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})))
+}
+
+type tenantKey struct{}
+
+func tenantOf(r *http.Request) string { return r.Context().Value(tenantKey{}).(string) }
+
+func (a *API) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tenant, known := a.keys[sha256.Sum256([]byte(strings.TrimSpace(key)))]
+		if !ok || !known {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hookline"`)
+			writeError(w, a.log, &APIError{Status: http.StatusUnauthorized, Code: "unauthenticated",
+				Message: "missing or unknown API key: send Authorization: Bearer <api key>"})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, tenant)))
+	})
+}
+
+// storeErr marks an unexpected store failure as "unavailable".
+func storeErr(err error) error {
+	if err == nil || errors.Is(err, tracker.ErrNotFound) || errors.Is(err, tracker.ErrBusy) || errors.Is(err, ErrTemplateNotFound) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errUnavailable, err)
+}
+
+// templateView is a template as the API shows it: secrets masked.
+type templateView struct {
+	Code        string    `json:"code"`
+	Name        string    `json:"name"`
+	Destination any       `json:"destination"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+type webhookView struct {
+	URL            string `json:"url"`
+	AuthHeaderName string `json:"authHeaderName,omitempty"`
+	ChunkSize      int    `json:"chunkSize"`
+	RetryCount     int    `json:"retryCount"`
+	RetryInterval  int64  `json:"retryInterval"`
+	Timeout        int64  `json:"timeout"`
+	MaxInFlight    int    `json:"maxInFlight"`
+	SigningSecret  string `json:"signingSecret,omitempty"`
+}
+
+func viewTemplate(t *Template) templateView {
+	wh := webhookView{
+		URL: t.Webhook.URL, AuthHeaderName: t.Webhook.AuthHeaderName, ChunkSize: t.Webhook.ChunkSize,
+		RetryCount: t.Webhook.RetryCount, RetryInterval: t.Webhook.RetryInterval.Milliseconds(),
+		Timeout: t.Webhook.Timeout.Milliseconds(), MaxInFlight: t.Webhook.MaxInFlight,
+	}
+	if t.Webhook.SealedSigningSecret != "" {
+		wh.SigningSecret = "whsec_…" + t.Webhook.SigningSecretHint
+	}
+	return templateView{Code: t.Code, Name: t.Name, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+		Destination: map[string]any{"webhook": wh}}
+}
+
+func (a *API) putTemplate(w http.ResponseWriter, r *http.Request) {
+	tenant, code := tenantOf(r), r.PathValue("code")
+	var in TemplateInput
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		writeError(w, a.log, jsonError(err))
+		return
+	}
+	old, err := a.templates.Get(r.Context(), tenant, code)
+	if err != nil && !errors.Is(err, ErrTemplateNotFound) {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	var keep, hint string
+	created := time.Now().UTC()
+	if old != nil {
+		keep, hint, created = old.Webhook.SealedSigningSecret, old.Webhook.SigningSecretHint, old.CreatedAt
+	}
+	t, err := in.Build(code, tenant, a.secrets.Seal, keep, hint)
+	if err != nil {
+		writeError(w, a.log, err)
+		return
+	}
+	t.CreatedAt, t.UpdatedAt = created, time.Now().UTC()
+	if err := a.templates.Put(r.Context(), t); err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	status := http.StatusOK
+	if old == nil {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, viewTemplate(t))
+}
+
+func (a *API) getTemplate(w http.ResponseWriter, r *http.Request) {
+	t, err := a.templates.Get(r.Context(), tenantOf(r), r.PathValue("code"))
+	if err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, viewTemplate(t))
+}
+
+func (a *API) deleteTemplate(w http.ResponseWriter, r *http.Request) {
+	if err := a.templates.Delete(r.Context(), tenantOf(r), r.PathValue("code")); err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
+	ts, err := a.templates.List(r.Context(), tenantOf(r))
+	if err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	views := make([]templateView, 0, len(ts))
+	for _, t := range ts {
+		views = append(views, viewTemplate(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"templates": views})
+}
+
+type uploadView struct {
+	UploadID       string     `json:"uploadId"`
+	Template       string     `json:"template"`
+	Status         string     `json:"status"`
+	TotalRecords   int        `json:"totalRecords"`
+	TotalPages     int        `json:"totalPages"`
+	DeliveredPages int        `json:"deliveredPages"`
+	FailedPages    int        `json:"failedPages"`
+	PendingPages   int        `json:"pendingPages"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	UpdatedAt      time.Time  `json:"updatedAt"`
+	CompletedAt    *time.Time `json:"completedAt"`
+}
+
+func viewUpload(u *tracker.Upload) uploadView {
+	v := uploadView{
+		UploadID: u.ID, Template: u.Template, Status: string(u.Status), TotalRecords: u.TotalRecords,
+		TotalPages: u.TotalPages, DeliveredPages: u.DeliveredPages, FailedPages: u.FailedPages,
+		PendingPages: u.PendingPages(), CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
+	}
+	if !u.CompletedAt.IsZero() {
+		v.CompletedAt = &u.CompletedAt
+	}
+	return v
+}
+
+func (a *API) getUpload(w http.ResponseWriter, r *http.Request) {
+	u, err := a.tracker.Get(r.Context(), r.PathValue("id"), tenantOf(r))
+	if err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, viewUpload(u))
+}
+
+func (a *API) getAttempts(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := a.tracker.Get(r.Context(), id, tenantOf(r)); err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	atts, err := a.tracker.Attempts(r.Context(), id)
+	if err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"attempts": atts})
+}
+
+func (a *API) getFailures(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := a.tracker.Get(r.Context(), id, tenantOf(r)); err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	fs, err := a.tracker.Failures(r.Context(), id)
+	if err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"failures": fs})
+}
+
+func (a *API) retryUpload(w http.ResponseWriter, r *http.Request) {
+	id, tenant := r.PathValue("id"), tenantOf(r)
+	res, err := a.tracker.Retry(r.Context(), id, tenant, time.Now())
+	if err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	for _, page := range res.Release {
+		if err := a.queue.PublishTicket(r.Context(), &hooklinev1.Ticket{UploadId: id, Page: uint32(page), Tenant: tenant}, res.Gen); err != nil {
+			writeError(w, a.log, fmt.Errorf("%w: publish ticket: %w", errUnavailable, err))
+			return
+		}
+	}
+	a.log.Info("failed pages queued again", zap.String("upload", id), zap.Int("pages", res.Requeued))
+	writeJSON(w, http.StatusOK, map[string]int{"requeuedPages": res.Requeued})
+}
+
+func (a *API) listUploads(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := tracker.Filter{Template: q.Get("template"), Status: tracker.Status(q.Get("status"))}
+	switch f.Status {
+	case "", tracker.StatusDelivering, tracker.StatusCompleted, tracker.StatusFailed:
+	default:
+		writeError(w, a.log, badRequest("status", "status must be delivering, completed or failed"))
+		return
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, a.log, badRequest("limit", "limit must be between 1 and 1000"))
+			return
+		}
+		f.Limit = n
+	}
+	us, err := a.tracker.List(r.Context(), tenantOf(r), f)
+	if err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	views := make([]uploadView, 0, len(us))
+	for _, u := range us {
+		views = append(views, viewUpload(u))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"uploads": views})
+}
+
+// Metrics are the ingest service's Prometheus metrics.
+type Metrics struct {
+	uploads  prometheus.Counter
+	records  prometheus.Counter
+	pages    prometheus.Counter
+	rejected prometheus.Counter
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewMetrics registers the ingest metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		uploads:  prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_uploads_accepted_total", Help: "Imports accepted (answered 202)."}),
+		records:  prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_records_ingested_total", Help: "Records of accepted imports."}),
+		pages:    prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_pages_published_total", Help: "Pages stored in the PAGES stream."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_imports_rejected_total", Help: "Imports refused (bad input, limits, unavailable)."}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookline_http_requests_total", Help: "API requests by route and status code."}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hookline_http_request_duration_seconds", Help: "API request duration by route.",
+			Buckets: prometheus.DefBuckets}, []string{"route"}),
+	}
+	reg.MustRegister(m.uploads, m.records, m.pages, m.rejected, m.requests, m.latency)
+	return m
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (m *Metrics) instrument(route string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}

@@ -1,0 +1,491 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+	"go.uber.org/zap"
+
+	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/records"
+	"github.com/hookline/hookline/pkg/tracker"
+	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
+)
+
+// PagePublisher is what an import needs of the queue.
+type PagePublisher interface {
+	PublishPageAsync(uploadID string, page int, data []byte) (jetstream.PubAckFuture, error)
+	PublishTicket(ctx context.Context, t *hooklinev1.Ticket, gen int) error
+	PurgeUpload(ctx context.Context, uploadID string) error
+	MaxPayload() int64
+}
+
+// Limits of an import.
+const (
+	MaxAuthHeaderValue = 4096
+	MaxExtraBytes      = 64 << 10
+	maxFieldBytes      = 64 << 10 // a multipart text field
+)
+
+// importMeta is what an import says besides its records.
+type importMeta struct {
+	template    *Template
+	authValue   string
+	extra       json.RawMessage
+	hasTemplate bool
+}
+
+// accepted is the 202 answer.
+type accepted struct {
+	UploadID     string `json:"uploadId"`
+	Template     string `json:"template"`
+	TotalRecords int    `json:"totalRecords"`
+	TotalPages   int    `json:"totalPages"`
+	Status       string `json:"status"`
+}
+
+func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
+	tenant := tenantOf(r)
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		mt = ""
+	}
+	var res *accepted
+	switch mt {
+	case "application/json":
+		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+		res, err = a.importJSON(r.Context(), tenant, r.Body)
+	case "multipart/form-data":
+		if a.cfg.MaxFileBytes > 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxFileBytes)
+		}
+		res, err = a.importMultipart(r.Context(), tenant, multipart.NewReader(r.Body, params["boundary"]))
+	default:
+		err = &APIError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+			Message: "Content-Type must be application/json or multipart/form-data"}
+	}
+	if err != nil {
+		a.metrics.rejected.Inc()
+		writeError(w, a.log, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, res)
+}
+
+type jsonImport struct {
+	Template        string            `json:"template"`
+	AuthHeaderValue *string           `json:"authHeaderValue"`
+	Extra           json.RawMessage   `json:"extra"`
+	Records         []json.RawMessage `json:"records"`
+}
+
+func (a *API) importJSON(ctx context.Context, tenant string, body io.Reader) (*accepted, error) {
+	var in jsonImport
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, jsonError(err)
+	}
+	meta, err := a.meta(ctx, tenant, in.Template)
+	if err != nil {
+		return nil, err
+	}
+	if in.AuthHeaderValue != nil {
+		if err := setAuthValue(meta, *in.AuthHeaderValue); err != nil {
+			return nil, err
+		}
+	}
+	if err := setExtraJSON(meta, in.Extra); err != nil {
+		return nil, err
+	}
+	if in.Records == nil {
+		return nil, badRequest("records", "records is required: an array of JSON objects")
+	}
+	i := 0
+	var buf []byte
+	next := func() ([]byte, error) {
+		if i == len(in.Records) {
+			return nil, io.EOF
+		}
+		rec := in.Records[i]
+		i++
+		var err error
+		buf, err = records.CompactObject(buf[:0], rec, a.cfg.RecordLimits)
+		if err != nil {
+			return nil, &FieldError{Field: fmt.Sprintf("records[%d]", i-1), Message: fmt.Sprintf("records[%d]: %v", i-1, err)}
+		}
+		return buf, nil
+	}
+	st, err := a.stage(ctx, meta, readerFunc(next))
+	if err != nil {
+		return nil, err
+	}
+	defer st.abandon(ctx)
+	return a.commit(ctx, tenant, meta, st)
+}
+
+type readerFunc func() ([]byte, error)
+
+func (f readerFunc) Next() ([]byte, error) { return f() }
+
+func jsonError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return err
+	case errors.As(err, &syntax):
+		return badRequest("", fmt.Sprintf("request body is not valid JSON (at byte %d): %v", syntax.Offset, syntax))
+	case errors.As(err, &typ):
+		return badRequest(typ.Field, fmt.Sprintf("%s must be %s, not a JSON %s", typ.Field, kindName(typ.Type.Kind().String()), typ.Value))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return badRequest(name, fmt.Sprintf("unknown field %q", name))
+	case errors.Is(err, io.EOF):
+		return badRequest("", "request body is empty")
+	}
+	return badRequest("", "request body is not valid JSON: "+err.Error())
+}
+
+func kindName(k string) string {
+	switch k {
+	case "slice":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "ptr":
+		return "a value"
+	}
+	return "a " + k
+}
+
+func (a *API) meta(ctx context.Context, tenant, code string) (*importMeta, error) {
+	if code == "" {
+		return nil, badRequest("template", "template is required: the code of one of your templates")
+	}
+	t, err := a.templates.Get(ctx, tenant, code)
+	if err != nil {
+		if errors.Is(err, ErrTemplateNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
+	}
+	return &importMeta{template: t, hasTemplate: true}, nil
+}
+
+func setAuthValue(m *importMeta, v string) error {
+	if len(v) > MaxAuthHeaderValue {
+		return badRequest("authHeaderValue", fmt.Sprintf("authHeaderValue must be at most %d bytes", MaxAuthHeaderValue))
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return badRequest("authHeaderValue", "authHeaderValue must not contain CR, LF or other control characters")
+		}
+	}
+	m.authValue = v
+	return nil
+}
+
+// setExtraJSON takes "extra" from a JSON body: a string stays a string, any
+// other JSON value is passed as JSON, null or absent means none.
+func setExtraJSON(m *importMeta, raw json.RawMessage) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if len(raw) > MaxExtraBytes {
+		return badRequest("extra", fmt.Sprintf("extra must be at most %d bytes", MaxExtraBytes))
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return badRequest("extra", "extra is not valid JSON")
+	}
+	m.extra = buf.Bytes()
+	return nil
+}
+
+// setExtraText takes "extra" from a form field: JSON objects and arrays are
+// passed as JSON, anything else as a string.
+func setExtraText(m *importMeta, v string) error {
+	if len(v) > MaxExtraBytes {
+		return badRequest("extra", fmt.Sprintf("extra must be at most %d bytes", MaxExtraBytes))
+	}
+	if v == "" {
+		return nil
+	}
+	t := strings.TrimSpace(v)
+	if (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) && json.Valid([]byte(t)) {
+		return setExtraJSON(m, json.RawMessage(t))
+	}
+	s, _ := json.Marshal(v)
+	m.extra = s
+	return nil
+}
+
+func (a *API) importMultipart(ctx context.Context, tenant string, mr *multipart.Reader) (*accepted, error) {
+	meta := &importMeta{}
+	var st *staged
+	defer func() {
+		if st != nil {
+			st.abandon(ctx) // no-op once committed
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return nil, err
+			}
+			return nil, badRequest("", "malformed multipart body: "+err.Error())
+		}
+		name := part.FormName()
+		switch name {
+		case "template", "authHeaderValue", "extra":
+			v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+			if err != nil {
+				return nil, badRequest(name, "cannot read field "+name+": "+err.Error())
+			}
+			if len(v) > maxFieldBytes {
+				return nil, badRequest(name, fmt.Sprintf("%s must be at most %d bytes", name, maxFieldBytes))
+			}
+			switch name {
+			case "template":
+				if st != nil {
+					return nil, badRequest("template", "field template must come before file")
+				}
+				m, err := a.meta(ctx, tenant, string(v))
+				if err != nil {
+					return nil, err
+				}
+				meta.template, meta.hasTemplate = m.template, true
+			case "authHeaderValue":
+				err = setAuthValue(meta, string(v))
+			case "extra":
+				err = setExtraText(meta, string(v))
+			}
+			if err != nil {
+				return nil, err
+			}
+		case "file":
+			if !meta.hasTemplate {
+				return nil, badRequest("template", "field template is required and must come before file")
+			}
+			if st != nil {
+				return nil, badRequest("file", "only one file per import")
+			}
+			format, err := records.DetectFormat(part.Header.Get("Content-Type"), part.FileName())
+			if err != nil {
+				return nil, err
+			}
+			rd, err := records.NewReader(format, part, a.cfg.RecordLimits)
+			if err != nil {
+				return nil, err
+			}
+			if st, err = a.stage(ctx, meta, rd); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, badRequest(name, fmt.Sprintf("unknown field %q: expected template, authHeaderValue, extra and file", name))
+		}
+	}
+	if !meta.hasTemplate {
+		return nil, badRequest("template", "template is required: the code of one of your templates")
+	}
+	if st == nil {
+		return nil, badRequest("file", "file is required: a CSV, JSON or NDJSON file")
+	}
+	return a.commit(ctx, tenant, meta, st)
+}
+
+// staged is an upload whose pages are all stored in the queue but which is not
+// yet accepted: no record, no tickets.
+type staged struct {
+	a            *API
+	id           string
+	totalRecords int
+	totalPages   int
+	committed    bool
+}
+
+// abandon removes the pages of an upload that was never accepted.
+func (s *staged) abandon(ctx context.Context) {
+	if s.committed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.a.queue.PurgeUpload(ctx, s.id); err != nil {
+		s.a.log.Warn("purge pages of a rejected import", zap.String("upload", s.id), zap.Error(err))
+	}
+}
+
+// stage reads every record, publishes the pages and waits until every page is
+// stored. Memory stays bounded: one page being filled plus a bounded window of
+// pages waiting for their acknowledgement.
+func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (st *staged, err error) {
+	st = &staged{a: a, id: ulid.Make().String()}
+	defer func() {
+		if err != nil {
+			st.abandon(ctx)
+			st = nil
+		}
+	}()
+	chunk := meta.template.Webhook.ChunkSize
+	limit := a.queue.MaxPayload() - 1024 // room for the message's subject and headers
+	var window ackWindow
+	buf := make([]byte, 0, 64<<10)
+	count := 0
+	flush := func() error {
+		buf = append(buf, ']')
+		st.totalPages++
+		data, err := queue.EncodePage(&hooklinev1.Page{
+			UploadId: st.id, Page: uint32(st.totalPages), RecordCount: uint32(count), Records: buf,
+		})
+		if err != nil {
+			return err
+		}
+		if int64(len(data)) > limit {
+			return &APIError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Field: "destination.webhook.chunkSize",
+				Message: fmt.Sprintf("page %d (%d records) is %d bytes, over the queue's message limit of %d bytes: lower the template's chunkSize",
+					st.totalPages, count, len(data), limit)}
+		}
+		fut, err := a.queue.PublishPageAsync(st.id, st.totalPages, data)
+		if err != nil {
+			return fmt.Errorf("%w: publish page: %w", errUnavailable, err)
+		}
+		a.metrics.pages.Inc()
+		buf, count = buf[:0], 0
+		return window.add(ctx, fut, len(data))
+	}
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if a.cfg.MaxRecords > 0 && st.totalRecords >= a.cfg.MaxRecords {
+			return nil, &APIError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Field: "records",
+				Message: fmt.Sprintf("the import has more than %d records, the limit per import", a.cfg.MaxRecords)}
+		}
+		if count == 0 {
+			buf = append(buf, '[')
+		} else {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, rec...)
+		count++
+		st.totalRecords++
+		if count == chunk {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if count > 0 {
+		if err := flush(); err != nil {
+			return nil, err
+		}
+	}
+	if st.totalRecords == 0 {
+		return nil, badRequest("records", "the import has no records")
+	}
+	if err := window.wait(ctx, 0); err != nil {
+		return nil, err
+	}
+	a.metrics.records.Add(float64(st.totalRecords))
+	return st, nil
+}
+
+// commit stores the upload record and publishes the first tickets. Only then
+// is the upload accepted.
+func (a *API) commit(ctx context.Context, tenant string, meta *importMeta, st *staged) (*accepted, error) {
+	sealed, err := a.secrets.Seal(meta.authValue)
+	if err != nil {
+		return nil, err
+	}
+	wh := meta.template.Webhook
+	if wh.AuthHeaderName == "" {
+		sealed = "" // no header to carry it: do not keep it
+	}
+	u := &tracker.Upload{
+		ID: st.id, Tenant: tenant, Template: meta.template.Code,
+		TotalRecords: st.totalRecords, TotalPages: st.totalPages, Extra: meta.extra, CreatedAt: time.Now(),
+		Destination: tracker.Destination{
+			URL: wh.URL, AuthHeaderName: wh.AuthHeaderName, SealedAuthHeaderValue: sealed,
+			SealedSigningSecret: wh.SealedSigningSecret, ChunkSize: wh.ChunkSize, RetryCount: wh.RetryCount,
+			RetryIntervalMs: wh.RetryInterval.Milliseconds(), TimeoutMs: wh.Timeout.Milliseconds(), MaxInFlight: wh.MaxInFlight,
+		},
+	}
+	release, err := a.tracker.Create(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("%w: store upload: %w", errUnavailable, err)
+	}
+	for page := 1; page <= release; page++ {
+		err := a.queue.PublishTicket(ctx, &hooklinev1.Ticket{UploadId: st.id, Page: uint32(page), Tenant: tenant}, 0)
+		if err != nil {
+			// Tickets already published find no upload and are dropped.
+			_ = a.tracker.Delete(context.WithoutCancel(ctx), st.id, tenant)
+			return nil, fmt.Errorf("%w: publish ticket: %w", errUnavailable, err)
+		}
+	}
+	st.committed = true
+	a.metrics.uploads.Inc()
+	a.log.Info("upload accepted", zap.String("upload", st.id), zap.String("tenant", tenant),
+		zap.String("template", u.Template), zap.Int("records", st.totalRecords), zap.Int("pages", st.totalPages))
+	return &accepted{UploadID: st.id, Template: u.Template, TotalRecords: st.totalRecords, TotalPages: st.totalPages, Status: string(tracker.StatusDelivering)}, nil
+}
+
+// ackWindow bounds the pages published and not yet acknowledged.
+type ackWindow struct {
+	futs  []jetstream.PubAckFuture
+	sizes []int
+	bytes int
+}
+
+const (
+	windowPages = 256
+	windowBytes = 32 << 20
+)
+
+func (w *ackWindow) add(ctx context.Context, f jetstream.PubAckFuture, size int) error {
+	w.futs, w.sizes = append(w.futs, f), append(w.sizes, size)
+	w.bytes += size
+	if len(w.futs) >= windowPages || w.bytes >= windowBytes {
+		return w.wait(ctx, len(w.futs)/2)
+	}
+	return nil
+}
+
+// wait blocks until at most keep futures are outstanding.
+func (w *ackWindow) wait(ctx context.Context, keep int) error {
+	for len(w.futs) > keep {
+		select {
+		case <-w.futs[0].Ok():
+		case err := <-w.futs[0].Err():
+			return fmt.Errorf("%w: store page: %w", errUnavailable, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		w.bytes -= w.sizes[0]
+		w.futs, w.sizes = w.futs[1:], w.sizes[1:]
+	}
+	return nil
+}

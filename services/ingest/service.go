@@ -1,0 +1,125 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/hookline/hookline/pkg/config"
+	"github.com/hookline/hookline/pkg/ops"
+	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/tracker"
+)
+
+// Config is the ingest service's configuration.
+type Config struct {
+	config.Common
+	Addr    string            // HOOKLINE_ADDR, default ":8080"
+	APIKeys map[string]string // HOOKLINE_API_KEYS "tenant:key,tenant:key" → key → tenant
+	API     APIConfig         // HOOKLINE_MAX_BODY_BYTES, HOOKLINE_MAX_FILE_BYTES, HOOKLINE_MAX_RECORDS
+}
+
+// LoadConfig reads the ingest configuration from the environment.
+func LoadConfig(env config.Env) (Config, error) {
+	common, err := config.LoadCommon(env)
+	errs := []error{err}
+	c := Config{Common: common, Addr: ":8080", API: APIConfig{MaxBodyBytes: 32 << 20, MaxFileBytes: 10 << 30}}
+	if v := env("HOOKLINE_ADDR"); v != "" {
+		c.Addr = v
+	}
+	if c.APIKeys, err = ParseAPIKeys(env("HOOKLINE_API_KEYS")); err != nil {
+		errs = append(errs, err)
+	}
+	var n int
+	if n, err = config.Int(env, "HOOKLINE_MAX_BODY_BYTES", int(c.API.MaxBodyBytes)); err != nil || n < 1024 {
+		errs = append(errs, fmt.Errorf("HOOKLINE_MAX_BODY_BYTES must be a number of bytes of at least 1024"))
+	}
+	c.API.MaxBodyBytes = int64(n)
+	if n, err = config.Int(env, "HOOKLINE_MAX_FILE_BYTES", int(c.API.MaxFileBytes)); err != nil || n < 0 {
+		errs = append(errs, fmt.Errorf("HOOKLINE_MAX_FILE_BYTES must be a number of bytes (0: no limit)"))
+	}
+	c.API.MaxFileBytes = int64(n)
+	if c.API.MaxRecords, err = config.Int(env, "HOOKLINE_MAX_RECORDS", 0); err != nil || c.API.MaxRecords < 0 {
+		errs = append(errs, fmt.Errorf("HOOKLINE_MAX_RECORDS must be a whole number (0: no limit)"))
+	}
+	return c, errors.Join(errs...)
+}
+
+// ParseAPIKeys reads "tenant:key,tenant:key". Errors name the entry's
+// position and tenant, never the key.
+func ParseAPIKeys(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("HOOKLINE_API_KEYS is required: tenant:key pairs separated by commas, for example acme:0123456789abcdef")
+	}
+	keys := map[string]string{}
+	for i, entry := range strings.Split(s, ",") {
+		tenant, key, ok := strings.Cut(strings.TrimSpace(entry), ":")
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("HOOKLINE_API_KEYS entry %d must be tenant:key", i+1)
+		case !ValidCode(tenant):
+			return nil, fmt.Errorf("HOOKLINE_API_KEYS entry %d: tenant %q must be 1 to 64 letters, digits, '-' or '_'", i+1, tenant)
+		case len(key) < 16:
+			return nil, fmt.Errorf("HOOKLINE_API_KEYS entry %d (tenant %s): the key must be at least 16 characters", i+1, tenant)
+		}
+		if _, dup := keys[key]; dup {
+			return nil, fmt.Errorf("HOOKLINE_API_KEYS entry %d (tenant %s): the key is used twice", i+1, tenant)
+		}
+		keys[key] = tenant
+	}
+	return keys, nil
+}
+
+// Deps are the connections the service runs on.
+type Deps struct {
+	NATS     *nats.Conn
+	Redis    redis.UniversalClient
+	Registry prometheus.Registerer
+	Gatherer prometheus.Gatherer
+	Log      *zap.Logger
+	// Listener, when set, is used instead of listening on Config.Addr.
+	Listener net.Listener
+	// Ready, when set, is called with the API's address once it listens.
+	Ready func(addr string)
+}
+
+// Run serves the API until ctx ends, then lets running requests finish.
+func Run(ctx context.Context, cfg Config, d Deps) error {
+	log := d.Log.With(zap.String("component", "ingest"))
+	q, err := queue.Setup(ctx, d.NATS, cfg.Queue, jetstream.WithPublishAsyncTimeout(30*time.Second))
+	if err != nil {
+		return fmt.Errorf("set up streams: %w", err)
+	}
+	templates, err := NewTemplates(ctx, q.JetStream(), cfg.Queue.Replicas)
+	if err != nil {
+		return err
+	}
+	tr := tracker.New(d.Redis, tracker.WithPrefix(cfg.RedisPrefix), tracker.WithRetention(cfg.Retention))
+	api := NewAPI(cfg.API, cfg.APIKeys, templates, tr, q, cfg.Secrets, NewMetrics(d.Registry), log)
+	mux := http.NewServeMux()
+	api.Register(mux)
+	ops.Register(mux, d.Gatherer, map[string]ops.Check{"nats": config.NATSCheck(d.NATS), "redis": tr.Ping})
+
+	l := d.Listener
+	if l == nil {
+		if l, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("HOOKLINE_ADDR: %w", err)
+		}
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	log.Info("ingest listening", zap.String("addr", l.Addr().String()))
+	if d.Ready != nil {
+		d.Ready(l.Addr().String())
+	}
+	return ops.Serve(ctx, srv, l, 60*time.Second, log)
+}

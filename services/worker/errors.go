@@ -1,0 +1,34 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The kind of error Handle returns decides what happens to the ticket, in one
+// place (settle):
+//
+//	nil          → Ack: delivered, a duplicate, or nothing left to do
+//	*RetryError  → NakWithDelay: the customer's endpoint failed, attempts are left
+//	*DeadError   → copy to the DEAD stream, then Term: out of attempts
+//	anything else→ Nak after a short delay: our own infrastructure failed;
+//	               no customer attempt is spent.
+
+// RetryError asks for the ticket to come back after After.
+type RetryError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryError) Error() string { return fmt.Sprintf("retry in %s: %v", e.After, e.Err) }
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// DeadError says the page is finally undelivered.
+type DeadError struct{ Reason string }
+
+func (e *DeadError) Error() string { return "undelivered: " + e.Reason }
+
+// ErrShutdown: the worker stopped before the delivery ended; the page is
+// handed back without counting an attempt.
+var ErrShutdown = errors.New("worker shutting down")

@@ -1,0 +1,46 @@
+package worker
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the worker's Prometheus metrics.
+type Metrics struct {
+	attempts    *prometheus.CounterVec
+	delivered   prometheus.Counter
+	failed      prometheus.Counter
+	uploads     *prometheus.CounterVec
+	duration    prometheus.Histogram
+	inFlight    prometheus.Gauge
+	infraErrors prometheus.Counter
+}
+
+// NewMetrics registers the worker's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_delivery_attempts_total",
+			Help: "Webhook delivery attempts by outcome (delivered, retrying, failed; released = handed back, not a customer attempt).",
+		}, []string{"outcome"}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_pages_delivered_total", Help: "Pages delivered (2xx).",
+		}),
+		failed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_pages_failed_total", Help: "Pages finally undelivered and recorded in a failure log.",
+		}),
+		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_uploads_finished_total", Help: "Uploads that reached a final status.",
+		}, []string{"status"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hookline_delivery_duration_seconds", Help: "Duration of webhook requests.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookline_worker_requests_in_flight", Help: "Webhook requests under way in this worker.",
+		}),
+		infraErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_worker_infrastructure_errors_total",
+			Help: "Tickets handed back because NATS or Redis failed (no customer attempt spent).",
+		}),
+	}
+	reg.MustRegister(m.attempts, m.delivered, m.failed, m.uploads, m.duration, m.inFlight, m.infraErrors)
+	return m
+}

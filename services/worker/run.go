@@ -1,0 +1,161 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/hookline/hookline/pkg/queue"
+)
+
+// Handler is the shape of ticket handling; middleware wraps it.
+type Handler func(ctx context.Context, t Ticket) error
+
+// Pool pulls tickets from the workers' consumer and runs up to Concurrency
+// handlers at once.
+type Pool struct {
+	cons        jetstream.Consumer
+	q           Queue
+	handle      Handler
+	concurrency int
+	grace       time.Duration
+	ackWait     time.Duration
+	metrics     *Metrics
+	log         *zap.Logger
+}
+
+// NewPool builds a Pool. grace is how long in-flight deliveries may run on
+// after shutdown begins before they are cut off and handed back.
+func NewPool(cons jetstream.Consumer, q Queue, h Handler, concurrency int, grace, ackWait time.Duration, m *Metrics, log *zap.Logger) *Pool {
+	return &Pool{cons: cons, q: q, handle: h, concurrency: max(concurrency, 1), grace: grace, ackWait: ackWait, metrics: m, log: log}
+}
+
+// Run pulls and handles tickets until ctx ends, then stops pulling, hands back
+// what it pulled but did not start, and waits for in-flight deliveries.
+func (p *Pool) Run(ctx context.Context) error {
+	// Deliveries outlive ctx by up to grace, so shutdown drains them.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(p.grace, cancelWork)
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	defer stop()
+
+	slots := make(chan struct{}, p.concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for ctx.Err() == nil {
+		// Wait for one free slot, then take every other free one.
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		n := 1
+		for n < p.concurrency {
+			select {
+			case slots <- struct{}{}:
+				n++
+				continue
+			default:
+			}
+			break
+		}
+		fetchCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := p.cons.Fetch(n, jetstream.FetchContext(fetchCtx))
+		if err != nil {
+			cancel()
+			for range n {
+				<-slots
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.log.Warn("fetch tickets", zap.Error(err))
+			select { // back off while NATS is unreachable
+			case <-time.After(500 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			if ctx.Err() != nil {
+				_ = msg.Nak() // pulled but not started: hand it back at once
+				<-slots
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				p.process(work, msg)
+			}()
+		}
+		cancel()
+		for range n - got {
+			<-slots
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			p.log.Debug("fetch batch", zap.Error(err))
+		}
+	}
+	return nil
+}
+
+func (p *Pool) process(ctx context.Context, msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		p.log.Error("ticket without metadata", zap.Error(err))
+		_ = msg.Term()
+		return
+	}
+	tk, err := queue.DecodeTicket(msg.Data())
+	if err != nil {
+		p.log.Error("malformed ticket dropped", zap.Error(err))
+		_ = msg.TermWithReason("malformed ticket")
+		return
+	}
+	t := Ticket{Ticket: tk, Token: strconv.FormatUint(meta.Sequence.Stream, 10)}
+
+	// Tell JetStream the ticket is alive while a slow endpoint is answering.
+	hbCtx, stopHB := context.WithCancel(ctx)
+	go func() {
+		tick := time.NewTicker(p.ackWait / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				_ = msg.InProgress()
+			case <-hbCtx.Done():
+				return
+			}
+		}
+	}()
+	herr := p.handle(ctx, t)
+	stopHB()
+	settle(context.WithoutCancel(ctx), p.q, msg, t, herr, p.metrics, p.log)
+}
+
+// Recover turns a panic in a handler into an infrastructure error, so the
+// ticket is handed back instead of the process dying.
+func Recover(log *zap.Logger) func(Handler) Handler {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, t Ticket) (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					log.Error("panic in delivery", zap.Any("panic", r), zap.String("upload", t.GetUploadId()), zap.Uint32("page", t.GetPage()))
+					err = errors.New("panic in delivery")
+				}
+			}()
+			return next(ctx, t)
+		}
+	}
+}

@@ -1,0 +1,313 @@
+// Package worker delivers pages: it takes tickets from the DELIVERIES stream,
+// reads the page, POSTs it to the upload's webhook and records the outcome.
+// Workers keep no state of their own: any number of them share one consumer.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/secrets"
+	"github.com/hookline/hookline/pkg/tracker"
+	"github.com/hookline/hookline/pkg/webhook"
+	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
+)
+
+// Tracker is the upload state the worker needs.
+type Tracker interface {
+	Begin(ctx context.Context, id string, page int, token string, leaseFor time.Duration, now time.Time) (tracker.Begin, error)
+	Finish(ctx context.Context, id string, page int, f tracker.Finish) (tracker.Finished, error)
+}
+
+// Queue is what the worker reads and writes in JetStream.
+type Queue interface {
+	GetPage(ctx context.Context, uploadID string, page int) (*hooklinev1.Page, error)
+	PublishTicket(ctx context.Context, t *hooklinev1.Ticket, gen int) error
+	PublishDead(ctx context.Context, t *hooklinev1.Ticket, reason string) error
+	PublishCompleted(ctx context.Context, ev *hooklinev1.UploadCompleted) error
+	PurgeUpload(ctx context.Context, uploadID string) error
+}
+
+// Sender sends one webhook request.
+type Sender interface {
+	Send(ctx context.Context, req webhook.Request) webhook.Result
+}
+
+// Ticket is one delivery request as the handler sees it.
+type Ticket struct {
+	*hooklinev1.Ticket
+	// Token identifies this ticket message (its stream sequence): a
+	// redelivery of the same message carries the same token.
+	Token string
+}
+
+// Deliverer handles tickets. It is safe for concurrent use.
+type Deliverer struct {
+	q       Queue
+	tr      Tracker
+	send    Sender
+	secrets *secrets.Box
+	log     *zap.Logger
+	metrics *Metrics
+	now     func() time.Time
+	bufs    sync.Pool
+}
+
+// NewDeliverer builds a Deliverer.
+func NewDeliverer(q Queue, tr Tracker, send Sender, box *secrets.Box, log *zap.Logger, m *Metrics) *Deliverer {
+	return &Deliverer{q: q, tr: tr, send: send, secrets: box, log: log, metrics: m, now: time.Now,
+		bufs: sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}}
+}
+
+// leaseMargin is added to the destination's timeout for the page lease.
+const leaseMargin = 15 * time.Second
+
+// Handle delivers the page of one ticket. See errors.go for what the result means.
+func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
+	id, page := t.GetUploadId(), int(t.GetPage())
+	log := d.log.With(zap.String("upload", id), zap.Int("page", page))
+	b, err := d.tr.Begin(ctx, id, page, t.Token, 2*time.Minute+leaseMargin, d.now())
+	if err != nil {
+		return fmt.Errorf("tracker begin: %w", err)
+	}
+	switch b.State {
+	case tracker.BeginGone:
+		log.Warn("ticket for an unknown upload dropped")
+		return nil
+	case tracker.BeginDone:
+		// A redelivered ticket: the page is finished; make sure what it released exists.
+		return d.release(ctx, t, b.Released, b.Gen)
+	case tracker.BeginBusy:
+		log.Debug("duplicate ticket dropped: another worker holds the page")
+		return nil
+	case tracker.BeginWait:
+		return &RetryError{After: b.Wait, Err: errors.New("retry interval not yet passed")}
+	}
+
+	u := b.Upload
+	attempt := b.Attempts + 1
+	pg, err := d.q.GetPage(ctx, id, page)
+	if errors.Is(err, queue.ErrPageNotFound) {
+		// The page's data is gone (older than the stream's MaxAge): it can never
+		// be delivered. Record it, so nothing disappears silently.
+		return d.finish(ctx, t, u, outcomeFailed, &tracker.Attempt{
+			Page: page, Attempt: attempt, Outcome: string(tracker.Failed), Error: "page data no longer stored (older than the PAGES stream's max age)",
+		}, 0, log)
+	}
+	if err != nil {
+		return d.giveBack(ctx, t, u, attempt, fmt.Errorf("read page: %w", err))
+	}
+
+	dest, err := d.destination(u.Destination)
+	if err != nil {
+		return d.giveBack(ctx, t, u, attempt, err)
+	}
+	bufp := d.bufs.Get().(*[]byte)
+	defer d.bufs.Put(bufp)
+	body := webhook.AppendBody((*bufp)[:0], webhook.Page{
+		Template: u.Template, UploadID: id, Data: pg.GetRecords(),
+		TotalRecords: u.TotalRecords, TotalPages: u.TotalPages, Page: page,
+		PageSize: int(pg.GetRecordCount()), Extra: u.Extra,
+	})
+	*bufp = body
+
+	d.metrics.inFlight.Inc()
+	res := d.send.Send(ctx, webhook.Request{Destination: dest, ID: id + "." + strconv.Itoa(page), Body: body})
+	d.metrics.inFlight.Dec()
+	d.metrics.duration.Observe(res.Duration.Seconds())
+
+	if !res.Delivered() && ctx.Err() != nil {
+		// We stopped it, not the customer's endpoint: not an attempt.
+		return d.giveBack(ctx, t, u, attempt, ErrShutdown)
+	}
+	rec := &tracker.Attempt{
+		Page: page, Attempt: attempt, StatusCode: res.StatusCode,
+		ResponseBody: string(res.ResponseBody), DurationMs: res.Duration.Milliseconds(), At: d.now().UTC(),
+	}
+	if res.Err != nil {
+		rec.Error = res.Err.Error()
+	}
+	switch {
+	case res.Delivered():
+		rec.Outcome = string(tracker.Delivered)
+		return d.finish(ctx, t, u, outcomeDelivered, rec, 0, log)
+	case attempt < 1+u.Destination.RetryCount:
+		rec.Outcome = string(tracker.Retrying)
+		return d.finish(ctx, t, u, outcomeRetrying, rec, RetryDelay(u.Destination.RetryInterval(), res.RetryAfter), log)
+	default:
+		rec.Outcome = string(tracker.Failed)
+		return d.finish(ctx, t, u, outcomeFailed, rec, 0, log)
+	}
+}
+
+type outcome int
+
+const (
+	outcomeDelivered outcome = iota
+	outcomeRetrying
+	outcomeFailed
+)
+
+// MaxRetryAfter caps how long a Retry-After answer may hold a page back.
+const MaxRetryAfter = time.Hour
+
+// RetryDelay is the wait before the next attempt: the template's retry
+// interval, or the endpoint's Retry-After (capped at one hour) when longer.
+func RetryDelay(interval, retryAfter time.Duration) time.Duration {
+	return max(interval, min(retryAfter, MaxRetryAfter))
+}
+
+func (d *Deliverer) destination(snap tracker.Destination) (webhook.Destination, error) {
+	auth, err := d.secrets.Open(snap.SealedAuthHeaderValue)
+	if err != nil {
+		return webhook.Destination{}, fmt.Errorf("open auth header value: %w", err)
+	}
+	signing, err := d.secrets.Open(snap.SealedSigningSecret)
+	if err != nil {
+		return webhook.Destination{}, fmt.Errorf("open signing secret: %w", err)
+	}
+	return webhook.Destination{
+		URL: snap.URL, AuthHeaderName: snap.AuthHeaderName, AuthHeaderValue: auth,
+		Timeout: snap.Timeout(), SigningSecret: signing,
+	}, nil
+}
+
+// giveBack releases the page lease without counting an attempt, and returns
+// cause so the ticket is handed back.
+func (d *Deliverer) giveBack(ctx context.Context, t Ticket, u *tracker.Upload, attempt int, cause error) error {
+	d.metrics.attempts.WithLabelValues(string(tracker.Released)).Inc()
+	_, err := d.tr.Finish(context.WithoutCancel(ctx), t.GetUploadId(), int(t.GetPage()), tracker.Finish{
+		Outcome: tracker.Released, Token: t.Token, Now: d.now(),
+		Attempt: &tracker.Attempt{
+			Page: int(t.GetPage()), Attempt: attempt, Outcome: string(tracker.Released),
+			Error: "not sent or not counted: " + cause.Error(), At: d.now().UTC(),
+		},
+	})
+	if err != nil {
+		return errors.Join(cause, fmt.Errorf("tracker release: %w", err))
+	}
+	return cause
+}
+
+func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o outcome, rec *tracker.Attempt, delay time.Duration, log *zap.Logger) error {
+	id, page := t.GetUploadId(), int(t.GetPage())
+	// The outcome is recorded even when shutdown has begun: the attempt happened.
+	ctx = context.WithoutCancel(ctx)
+	f := tracker.Finish{Attempt: rec, Token: t.Token, Now: d.now()}
+	switch o {
+	case outcomeDelivered:
+		f.Outcome = tracker.Delivered
+	case outcomeRetrying:
+		f.Outcome, f.NextAt = tracker.Retrying, d.now().Add(delay)
+	case outcomeFailed:
+		f.Outcome = tracker.Failed
+		f.Failure = &tracker.Failure{Page: page, Attempts: rec.Attempt, StatusCode: rec.StatusCode, Error: rec.Error, At: rec.At}
+	}
+	fin, err := d.tr.Finish(ctx, id, page, f)
+	if err != nil {
+		// The attempt was made but not recorded: hand the ticket back; the
+		// page may be sent once more (delivery is at-least-once).
+		return fmt.Errorf("tracker finish: %w", err)
+	}
+	d.metrics.attempts.WithLabelValues(string(f.Outcome)).Inc()
+	if fin.Gone {
+		return nil
+	}
+	if o == outcomeRetrying {
+		log.Info("delivery failed, will retry", zap.Int("attempt", rec.Attempt), zap.Int("status", rec.StatusCode), zap.String("error", rec.Error), zap.Duration("in", delay))
+		return &RetryError{After: delay, Err: errors.New(rec.Error)}
+	}
+	if !fin.AlreadyDone {
+		if o == outcomeDelivered {
+			d.metrics.delivered.Inc()
+		} else {
+			d.metrics.failed.Inc()
+			log.Warn("page undelivered, recorded in the failure log", zap.Int("attempts", rec.Attempt), zap.Int("status", rec.StatusCode), zap.String("error", rec.Error))
+		}
+	}
+	if err := d.release(ctx, t, fin.Released, fin.Gen); err != nil {
+		return err
+	}
+	if fin.CompletedNow {
+		d.completed(ctx, t, u, fin, log)
+	}
+	if o == outcomeFailed {
+		return &DeadError{Reason: rec.Error}
+	}
+	return nil
+}
+
+// release publishes the ticket of the page that finishing this one released.
+func (d *Deliverer) release(ctx context.Context, t Ticket, page, gen int) error {
+	if page <= 0 {
+		return nil
+	}
+	next := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant()}
+	if err := d.q.PublishTicket(ctx, next, gen); err != nil {
+		return fmt.Errorf("publish ticket of page %d: %w", page, err)
+	}
+	return nil
+}
+
+func (d *Deliverer) completed(ctx context.Context, t Ticket, u *tracker.Upload, fin tracker.Finished, log *zap.Logger) {
+	d.metrics.uploads.WithLabelValues(string(fin.Status)).Inc()
+	log.Info("upload finished", zap.String("status", string(fin.Status)), zap.Int("delivered", fin.Delivered), zap.Int("failed", fin.Failed))
+	ev := &hooklinev1.UploadCompleted{
+		UploadId: t.GetUploadId(), Tenant: u.Tenant, Template: u.Template, Status: string(fin.Status),
+		TotalPages: uint32(u.TotalPages), DeliveredPages: uint32(fin.Delivered), FailedPages: uint32(fin.Failed),
+		CompletedAtUnixMs: d.now().UnixMilli(),
+	}
+	if err := d.q.PublishCompleted(ctx, ev); err != nil {
+		log.Warn("publish completion event", zap.Error(err))
+	}
+	// A completed upload's pages are no longer needed; a failed upload keeps
+	// its pages (until the stream's MaxAge) so that its failed pages can be
+	// sent again.
+	if fin.Status == tracker.StatusCompleted {
+		if err := d.q.PurgeUpload(ctx, t.GetUploadId()); err != nil {
+			log.Warn("purge delivered pages", zap.Error(err))
+		}
+	}
+}
+
+// settle turns Handle's result into the ticket's fate.
+func settle(ctx context.Context, q Queue, msg jetstream.Msg, t Ticket, herr error, m *Metrics, log *zap.Logger) {
+	var retry *RetryError
+	var dead *DeadError
+	var err error
+	switch {
+	case herr == nil:
+		err = msg.Ack()
+	case errors.As(herr, &retry):
+		err = msg.NakWithDelay(retry.After)
+	case errors.As(herr, &dead):
+		if perr := q.PublishDead(ctx, t.Ticket, dead.Reason); perr != nil {
+			log.Warn("copy to dead letters", zap.Error(perr))
+		}
+		err = msg.TermWithReason("undelivered: " + truncate(dead.Reason, 200))
+	case errors.Is(herr, ErrShutdown):
+		err = msg.Nak()
+	default:
+		m.infraErrors.Inc()
+		log.Warn("delivery interrupted by an infrastructure error; ticket handed back", zap.String("upload", t.GetUploadId()), zap.Uint32("page", t.GetPage()), zap.Error(herr))
+		err = msg.NakWithDelay(time.Second)
+	}
+	if err != nil {
+		log.Warn("settle ticket", zap.Error(err))
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
