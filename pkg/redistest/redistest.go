@@ -148,13 +148,7 @@ func URL(t testing.TB) string {
 // Client returns a client of URL(t), closed when the test ends.
 func Client(t testing.TB) *redis.Client {
 	t.Helper()
-	opt, err := redis.ParseURL(URL(t))
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	return rdb
+	return ClientFor(t, URL(t))
 }
 
 // Prefix returns a key prefix unique to this test, so tests that share one
@@ -164,4 +158,16 @@ func Prefix(t testing.TB) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return "hltest:" + hex.EncodeToString(b) + ":"
+}
+
+// ClientFor returns a client of url, closed when the test ends.
+func ClientFor(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
 }

@@ -338,12 +338,11 @@ func (s *staged) abandon(ctx context.Context) {
 // stage reads every record, publishes the pages and waits until every page is
 // stored. Memory stays bounded: one page being filled plus a bounded window of
 // pages waiting for their acknowledgement.
-func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (st *staged, err error) {
-	st = &staged{a: a, id: ulid.Make().String()}
+func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_ *staged, err error) {
+	st := &staged{a: a, id: ulid.Make().String()}
 	defer func() {
 		if err != nil {
 			st.abandon(ctx)
-			st = nil
 		}
 	}()
 	chunk := meta.template.Webhook.ChunkSize

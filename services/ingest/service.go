@@ -59,7 +59,7 @@ func LoadConfig(env config.Env) (Config, error) {
 // position and tenant, never the key.
 func ParseAPIKeys(s string) (map[string]string, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, errors.New("HOOKLINE_API_KEYS is required: tenant:key pairs separated by commas, for example acme:0123456789abcdef")
+		return nil, errors.New("HOOKLINE_API_KEYS is required: tenant:key pairs separated by commas, for example acme:<a key of 16 or more characters>")
 	}
 	keys := map[string]string{}
 	for i, entry := range strings.Split(s, ",") {
