@@ -75,6 +75,9 @@ func ValidateAuthHeaderName(name string) error {
 	if strings.HasPrefix(lower, "webhook-") {
 		return invalidURL(fmt.Sprintf("auth header name %q is reserved: webhook-* headers are set by hookline", name), nil)
 	}
+	if strings.HasPrefix(lower, "proxy-") {
+		return invalidURL(fmt.Sprintf("auth header name %q is reserved: proxy headers are not sent to webhooks", name), nil)
+	}
 	switch lower {
 	case "host", "content-length", "content-type", "content-encoding", "transfer-encoding",
 		"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect",

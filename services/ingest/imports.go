@@ -20,6 +20,7 @@ import (
 	"github.com/hookline/hookline/pkg/queue"
 	"github.com/hookline/hookline/pkg/records"
 	"github.com/hookline/hookline/pkg/tracker"
+	"github.com/hookline/hookline/pkg/webhook"
 	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
 )
 
@@ -189,10 +190,8 @@ func setAuthValue(m *importMeta, v string) error {
 	if len(v) > MaxAuthHeaderValue {
 		return badRequest("authHeaderValue", fmt.Sprintf("authHeaderValue must be at most %d bytes", MaxAuthHeaderValue))
 	}
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return badRequest("authHeaderValue", "authHeaderValue must not contain CR, LF or other control characters")
-		}
+	if err := webhook.ValidateAuthHeaderValue(v); err != nil {
+		return badRequest("authHeaderValue", "authHeaderValue must not contain CR, LF or other control characters: "+err.Error())
 	}
 	m.authValue = v
 	return nil

@@ -80,40 +80,16 @@ type WebhookInput struct {
 	SigningSecret  *string `json:"signingSecret"`
 }
 
-// reservedHeaders are set by hookline itself on every webhook request.
-var reservedHeaders = map[string]bool{
-	"host": true, "content-length": true, "content-type": true, "transfer-encoding": true,
-	"connection": true, "user-agent": true, "upgrade": true, "te": true, "trailer": true,
-	"keep-alive": true, "expect": true, "proxy-connection": true, "accept-encoding": true,
-}
-
 // ValidateHeaderName checks an auth header name: an HTTP token that hookline
-// does not set itself.
+// does not set itself. "" (no auth header) is valid.
 func ValidateHeaderName(name string) error {
 	if name == "" {
 		return nil
 	}
 	if len(name) > 256 {
-		return fmt.Errorf("must be at most 256 characters")
+		return errors.New("authHeaderName must be at most 256 characters")
 	}
-	for i := 0; i < len(name); i++ {
-		if !isTokenChar(name[i]) {
-			return fmt.Errorf("%q is not a valid HTTP header name (character %d is not allowed)", name, i+1)
-		}
-	}
-	lower := strings.ToLower(name)
-	if reservedHeaders[lower] || strings.HasPrefix(lower, "webhook-") || strings.HasPrefix(lower, "proxy-") {
-		return fmt.Errorf("%q is set by hookline itself and cannot be used for authentication", name)
-	}
-	return nil
-}
-
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	return webhook.ValidateAuthHeaderName(name)
 }
 
 // FieldError is a bad field of a request.
@@ -167,7 +143,7 @@ func (in *TemplateInput) Build(code, tenant string, seal func(string) (string, e
 		bad(f+"url", "%v", err)
 	}
 	if err := ValidateHeaderName(wh.AuthHeaderName); err != nil {
-		bad(f+"authHeaderName", "authHeaderName %v", err)
+		bad(f+"authHeaderName", "%v", err)
 	}
 	if wh.ChunkSize != nil {
 		if *wh.ChunkSize < 1 || *wh.ChunkSize > MaxChunkSize {

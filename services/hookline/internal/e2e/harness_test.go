@@ -21,6 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/hookline/hookline/pkg/config"
@@ -45,6 +47,33 @@ type env struct {
 	api      string
 	nc       *nats.Conn
 	rdb      *redis.Client
+	logs     *syncBuffer // everything ingest and the workers log
+}
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Sync() error { return nil }
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logger logs to the test and, at debug level, into e.logs.
+func (e *env) logger(name string) *zap.Logger {
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), e.logs, zapcore.DebugLevel)
+	return zap.New(zapcore.NewTee(zaptest.NewLogger(e.t).Core(), core)).Named(name)
 }
 
 type envOption func(map[string]string)
@@ -57,7 +86,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ns: natstest.Start(t), redisURL: redistest.URL(t)}
+	e := &env{t: t, ns: natstest.Start(t), redisURL: redistest.URL(t), logs: &syncBuffer{}}
 	e.vars = map[string]string{
 		"NATS_URL":                        e.ns.ClientURL(),
 		"REDIS_URL":                       e.redisURL,
@@ -95,7 +124,7 @@ func (e *env) startIngest() {
 	reg := prometheus.NewRegistry()
 	go func() {
 		done <- ingest.Run(ctx, cfg, ingest.Deps{NATS: e.nc, Redis: e.rdb, Registry: reg, Gatherer: reg,
-			Log: zaptest.NewLogger(t).Named("ingest"), Listener: l})
+			Log: e.logger("ingest"), Listener: l})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -141,7 +170,7 @@ func (e *env) startWorker() *workerProc {
 	reg := prometheus.NewRegistry()
 	go func() {
 		w.done <- worker.Run(ctx, cfg, worker.Deps{NATS: nc, Redis: rdb, Registry: reg, Gatherer: reg,
-			Log: zaptest.NewLogger(t).Named("worker")})
+			Log: e.logger("worker")})
 	}()
 	t.Cleanup(func() { w.stop(t) })
 	return w
