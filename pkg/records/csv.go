@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/hookline/hookline/pkg/jsonenc"
 )
 
 // csvReader reads CSV with a header row; each row becomes an object with the
@@ -87,7 +89,7 @@ func (r *csvReader) next() ([]byte, error) {
 		}
 		out = append(out, r.keys[prev:r.ends[i]]...)
 		prev = r.ends[i]
-		out = appendString(out, v)
+		out = jsonenc.AppendString(out, v)
 		if size := len(out) + 1; size > r.lim.MaxRecordBytes { // +1 for the '}'
 			// Stop early: out stays within MaxRecordBytes plus one field.
 			what := "is"
@@ -132,7 +134,7 @@ func (r *csvReader) readHeader() error {
 				Msg: fmt.Sprintf("the name of column %d is %d bytes, over the limit of %d bytes", i+1, len(name), r.lim.MaxFieldBytes)}
 		}
 		start := len(r.keys)
-		r.keys = appendString(r.keys, name)
+		r.keys = jsonenc.AppendString(r.keys, name)
 		// Compare encoded names: distinct invalid UTF-8 can encode the same.
 		key := string(r.keys[start:])
 		if j, dup := seen[key]; dup {

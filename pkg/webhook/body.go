@@ -2,7 +2,8 @@ package webhook
 
 import (
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/hookline/hookline/pkg/jsonenc"
 )
 
 // Page is one page (chunk) of an upload, as it is sent to the endpoint.
@@ -37,9 +38,9 @@ type Page struct {
 // are copied verbatim. AppendBody allocates nothing beyond growing dst.
 func AppendBody(dst []byte, p Page) []byte {
 	dst = append(dst, `{"template":`...)
-	dst = appendJSONString(dst, p.Template)
+	dst = jsonenc.AppendString(dst, p.Template)
 	dst = append(dst, `,"uploadId":`...)
-	dst = appendJSONString(dst, p.UploadID)
+	dst = jsonenc.AppendString(dst, p.UploadID)
 	dst = append(dst, `,"data":`...)
 	if len(p.Data) == 0 {
 		dst = append(dst, "[]"...)
@@ -61,60 +62,4 @@ func AppendBody(dst []byte, p Page) []byte {
 		dst = append(dst, p.Extra...)
 	}
 	return append(dst, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string literal, escaping like encoding/json does
-// without HTML escaping: quotes, backslashes and control characters are escaped, invalid
-// UTF-8 bytes become \ufffd, and U+2028/U+2029 are escaped for JavaScript consumers.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
