@@ -97,6 +97,11 @@ func LoadCommon(env Env) (Common, error) {
 	if c.Queue.PagesMaxAge, err = Duration(env, "HOOKLINE_PAGES_MAX_AGE", c.Queue.PagesMaxAge); err != nil {
 		errs = append(errs, err)
 	}
+	var maxBytes int
+	if maxBytes, err = Int(env, "HOOKLINE_PAGES_MAX_BYTES", 0); err != nil || maxBytes < 0 {
+		errs = append(errs, fmt.Errorf("HOOKLINE_PAGES_MAX_BYTES must be a number of bytes (0: no limit)"))
+	}
+	c.Queue.PagesMaxBytes = int64(maxBytes)
 	if err := c.Queue.Validate(); err != nil {
 		errs = append(errs, err)
 	}

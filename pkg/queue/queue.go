@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -57,6 +58,10 @@ type Config struct {
 	AckWait time.Duration
 	// DuplicateWindow is how long JetStream de-duplicates publishes by message id.
 	DuplicateWindow time.Duration
+	// PagesMaxBytes bounds the PAGES stream's storage (0: no limit beyond the
+	// server's). A full stream refuses new pages (DiscardNew): ingest answers
+	// 503 and nothing already accepted is ever dropped to make room.
+	PagesMaxBytes int64
 	// MaxAckPending bounds the tickets handed out and not yet acknowledged,
 	// tickets waiting for their retry interval included: keep it large so that
 	// one dead endpoint never stalls the others.
@@ -89,6 +94,30 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max ack pending must be positive, got %d", c.MaxAckPending)
 	}
 	return nil
+}
+
+func orNoLimit(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// IsFull reports whether a publish failed because a stream (or the server's
+// JetStream storage) is full: a reason to push back, not an outage.
+func IsFull(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode {
+		case 10023, 10047: // insufficient resources, storage resources exceeded
+			return true
+		case 10077: // store failed: maximum bytes/messages exceeded
+			return strings.Contains(api.Description, "maximum")
+		}
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "maximum bytes exceeded") || strings.Contains(msg, "maximum messages exceeded") ||
+		strings.Contains(msg, "insufficient resources")
 }
 
 // PageSubject is the subject of one page of an upload.
@@ -130,8 +159,8 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.Jet
 			Name: PagesStream, Subjects: []string{pagesPrefix + ">"},
 			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
 			MaxAge: cfg.PagesMaxAge, Duplicates: cfg.DuplicateWindow,
-			Replicas: cfg.Replicas, AllowDirect: true, MaxMsgsPerSubject: 1,
-			Discard: jetstream.DiscardOld,
+			Replicas: cfg.Replicas, AllowDirect: true,
+			MaxBytes: orNoLimit(cfg.PagesMaxBytes), Discard: jetstream.DiscardNew,
 		},
 		{
 			Name: DeliveriesStream, Subjects: []string{deliveriesPrefix + ">"},

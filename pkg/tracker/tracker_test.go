@@ -269,3 +269,32 @@ func ids(us []*Upload) []string {
 	}
 	return out
 }
+
+func TestIdempotencyKey(t *testing.T) {
+	tr := newTracker(t)
+	ctx := context.Background()
+	if prev, err := tr.ReserveIdempotencyKey(ctx, "acme", "k1"); err != nil || prev != nil {
+		t.Fatalf("first reserve = %q, %v", prev, err)
+	}
+	if _, err := tr.ReserveIdempotencyKey(ctx, "acme", "k1"); !errors.Is(err, ErrInProgress) {
+		t.Fatalf("second reserve while running: %v, want ErrInProgress", err)
+	}
+	if prev, err := tr.ReserveIdempotencyKey(ctx, "bravo", "k1"); err != nil || prev != nil {
+		t.Fatalf("another tenant's key collided: %q, %v", prev, err)
+	}
+	if err := tr.CompleteIdempotencyKey(ctx, "acme", "k1", []byte(`{"uploadId":"U"}`), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if prev, err := tr.ReserveIdempotencyKey(ctx, "acme", "k1"); err != nil || string(prev) != `{"uploadId":"U"}` {
+		t.Fatalf("reserve after completion = %q, %v", prev, err)
+	}
+	if _, err := tr.ReserveIdempotencyKey(ctx, "acme", "k2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.ReleaseIdempotencyKey(ctx, "acme", "k2"); err != nil {
+		t.Fatal(err)
+	}
+	if prev, err := tr.ReserveIdempotencyKey(ctx, "acme", "k2"); err != nil || prev != nil {
+		t.Fatalf("reserve after release = %q, %v", prev, err)
+	}
+}

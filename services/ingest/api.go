@@ -31,6 +31,10 @@ type UploadTracker interface {
 	Attempts(ctx context.Context, id string) ([]tracker.Attempt, error)
 	Failures(ctx context.Context, id string) ([]tracker.Failure, error)
 	Retry(ctx context.Context, id, tenant string, now time.Time) (tracker.Retried, error)
+	ReserveIdempotencyKey(ctx context.Context, tenant, key string) ([]byte, error)
+	RefreshIdempotencyKey(ctx context.Context, tenant, key string) error
+	CompleteIdempotencyKey(ctx context.Context, tenant, key string, answer []byte, ttl time.Duration) error
+	ReleaseIdempotencyKey(ctx context.Context, tenant, key string) error
 }
 
 // APIConfig are the API's limits.
@@ -102,7 +106,8 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 
 // storeErr marks an unexpected store failure as "unavailable".
 func storeErr(err error) error {
-	if err == nil || errors.Is(err, tracker.ErrNotFound) || errors.Is(err, tracker.ErrBusy) || errors.Is(err, ErrTemplateNotFound) {
+	if err == nil || errors.Is(err, tracker.ErrNotFound) || errors.Is(err, tracker.ErrBusy) ||
+		errors.Is(err, tracker.ErrInProgress) || errors.Is(err, ErrTemplateNotFound) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", errUnavailable, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/hookline/hookline/pkg/queue"
 	"github.com/hookline/hookline/pkg/records"
 	"github.com/hookline/hookline/pkg/tracker"
 )
@@ -30,6 +31,9 @@ func badRequest(field, msg string) *APIError {
 
 // errUnavailable marks a failure of our own queue or store: nothing was accepted.
 var errUnavailable = errors.New("unavailable")
+
+// errQueueFull: the queue refuses new pages until workers catch up.
+var errQueueFull = errors.New("queue full")
 
 type errorBody struct {
 	Error errorDetail `json:"error"`
@@ -73,8 +77,12 @@ func toHTTP(err error) (int, errorDetail) {
 		return http.StatusNotFound, errorDetail{Code: "not_found", Message: err.Error(), Field: "template"}
 	case errors.Is(err, tracker.ErrNotFound):
 		return http.StatusNotFound, errorDetail{Code: "not_found", Message: err.Error()}
+	case errors.Is(err, tracker.ErrInProgress):
+		return http.StatusConflict, errorDetail{Code: "conflict", Message: err.Error() + "; retry when it has answered", Field: "Idempotency-Key"}
 	case errors.Is(err, tracker.ErrBusy):
 		return http.StatusConflict, errorDetail{Code: "conflict", Message: err.Error() + ": retry once every page is delivered or failed"}
+	case errors.Is(err, errQueueFull) || queue.IsFull(err):
+		return http.StatusServiceUnavailable, errorDetail{Code: "queue_full", Message: "the delivery queue is full; nothing was accepted, try again later"}
 	case errors.Is(err, errUnavailable), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrConnectionClosed),
 		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrConnectionReconnecting):
@@ -90,6 +98,9 @@ func itoa(n int64) string {
 
 func writeError(w http.ResponseWriter, log *zap.Logger, err error) {
 	status, d := toHTTP(err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	if status >= 500 {
 		log.Warn("request failed", zap.Int("status", status), zap.Error(err))
 	}

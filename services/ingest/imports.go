@@ -56,8 +56,76 @@ type accepted struct {
 	Status       string `json:"status"`
 }
 
+// IdempotencyTTL is how long the answer of an import with an
+// Idempotency-Key is replayed to a client that retries it.
+const IdempotencyTTL = 24 * time.Hour
+
 func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 	tenant := tenantOf(r)
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		a.runImport(w, r, tenant)
+		return
+	}
+	if err := validIdempotencyKey(key); err != nil {
+		writeError(w, a.log, err)
+		return
+	}
+	prev, err := a.tracker.ReserveIdempotencyKey(r.Context(), tenant, key)
+	if err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	if prev != nil { // a retry of an import that was accepted: the same answer
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write(prev)
+		return
+	}
+	// Keep the reservation alive while the file streams in.
+	ctx, stop := context.WithCancel(r.Context())
+	go func() {
+		t := time.NewTicker(tracker.IdempotencyLock / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = a.tracker.RefreshIdempotencyKey(ctx, tenant, key)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	answer := a.runImport(w, r, tenant)
+	stop()
+	bg := context.WithoutCancel(r.Context())
+	if answer == nil {
+		if err := a.tracker.ReleaseIdempotencyKey(bg, tenant, key); err != nil {
+			a.log.Warn("release idempotency key", zap.Error(err))
+		}
+		return
+	}
+	if err := a.tracker.CompleteIdempotencyKey(bg, tenant, key, answer, IdempotencyTTL); err != nil {
+		a.log.Warn("store idempotent answer", zap.Error(err))
+	}
+}
+
+func validIdempotencyKey(k string) error {
+	if len(k) > 255 {
+		return badRequest("Idempotency-Key", "Idempotency-Key must be at most 255 characters")
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return badRequest("Idempotency-Key", "Idempotency-Key must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// runImport handles one import and returns the body of its 202 answer, or nil
+// when it was refused.
+func (a *API) runImport(w http.ResponseWriter, r *http.Request, tenant string) []byte {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
 		mt = ""
@@ -79,9 +147,18 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.metrics.rejected.Inc()
 		writeError(w, a.log, err)
-		return
+		return nil
 	}
-	writeJSON(w, http.StatusAccepted, res)
+	body, err := json.Marshal(res)
+	if err != nil {
+		writeError(w, a.log, err)
+		return nil
+	}
+	body = append(body, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(body)
+	return body
 }
 
 type jsonImport struct {

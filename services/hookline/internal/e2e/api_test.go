@@ -265,3 +265,88 @@ func TestOperationsEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// A client that retries an import with the same Idempotency-Key gets the first
+// upload again, never a second copy.
+func TestIdempotencyKey(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker()
+	rc := newReceiver(t, nil)
+	e.putTemplate("IDEM", map[string]any{"url": rc.url()})
+	send := func(key, tenantKey string) (int, []byte, http.Header) {
+		req, _ := http.NewRequest(http.MethodPost, e.api+"/v1/imports",
+			strings.NewReader(`{"template":"IDEM","records":[{"a":"1"},{"a":"2"}]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tenantKey)
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, resp.Header
+	}
+	s1, first, _ := send("import-42", keyA)
+	s2, second, h := send("import-42", keyA)
+	if s1 != http.StatusAccepted || s2 != http.StatusAccepted || string(first) != string(second) || h.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("first %d %s, retry %d %s (%v)", s1, first, s2, second, h)
+	}
+	var acc accepted
+	_ = json.Unmarshal(first, &acc)
+	e.waitFinished(keyA, acc.UploadID, 20*time.Second)
+	var list struct{ Uploads []upload }
+	_ = json.Unmarshal(e.mustCall(keyA, http.MethodGet, "/v1/uploads", nil, 200), &list)
+	if len(list.Uploads) != 1 {
+		t.Fatalf("%d uploads after a retried import, want 1", len(list.Uploads))
+	}
+	if n := len(rc.requests()); n != 1 {
+		t.Fatalf("receiver got %d requests, want 1", n)
+	}
+	if s, other, _ := send("import-43", keyA); s != http.StatusAccepted || string(other) == string(first) {
+		t.Fatalf("a new key gave %d %s", s, other)
+	}
+	if s, b, _ := send("bad key with spaces", keyA); s != http.StatusBadRequest {
+		t.Fatalf("bad key = %d %s", s, b)
+	}
+	// The same key from another tenant is another import (here: unknown template).
+	if s, _, _ := send("import-42", keyB); s != http.StatusNotFound {
+		t.Fatalf("another tenant's use of the key = %d, want its own answer (404)", s)
+	}
+}
+
+// A full PAGES stream pushes back with 503 and keeps nothing of the refused
+// import; what was accepted before is still delivered.
+func TestFullQueuePushesBack(t *testing.T) {
+	e := newEnv(t, withVar("HOOKLINE_PAGES_MAX_BYTES", "200000"))
+	rc := newReceiver(t, nil)
+	e.putTemplate("FULL", map[string]any{"url": rc.url(), "chunkSize": 10})
+	big := make([]any, 50)
+	for i := range big {
+		big[i] = map[string]any{"blob": strings.Repeat("y", 1000)}
+	}
+	first := e.importJSON(keyA, map[string]any{"template": "FULL", "records": big}) // ~50 kB: fits
+	pagesBefore := e.streamMsgs("HOOKLINE_PAGES")
+	huge := make([]any, 300) // ~300 kB: over the limit
+	for i := range huge {
+		huge[i] = map[string]any{"blob": strings.Repeat("z", 1000)}
+	}
+	status, data := e.call(keyA, http.MethodPost, "/v1/imports", map[string]any{"template": "FULL", "records": huge})
+	var ae apiError
+	_ = json.Unmarshal(data, &ae)
+	if status != http.StatusServiceUnavailable || ae.Error.Code != "queue_full" {
+		t.Fatalf("import into a full queue = %d %s, want 503 queue_full", status, data)
+	}
+	if n := e.streamMsgs("HOOKLINE_PAGES"); n != pagesBefore {
+		t.Fatalf("PAGES holds %d messages, want the %d of the accepted import", n, pagesBefore)
+	}
+	e.startWorker()
+	if u := e.waitFinished(keyA, first.UploadID, 20*time.Second); u.Status != "completed" || u.DeliveredPages != 5 {
+		t.Fatalf("accepted upload = %+v", u)
+	}
+	var list struct{ Uploads []upload }
+	_ = json.Unmarshal(e.mustCall(keyA, http.MethodGet, "/v1/uploads", nil, 200), &list)
+	if len(list.Uploads) != 1 {
+		t.Fatalf("%d uploads recorded, want 1", len(list.Uploads))
+	}
+}
