@@ -38,6 +38,10 @@ type Destination struct {
 	// SigningSecret ("whsec_<base64>"), when set, adds the Standard Webhooks
 	// webhook-timestamp and webhook-signature headers.
 	SigningSecret string
+	// PreviousSigningSecret, during a rotation's grace period, signs too: the
+	// webhook-signature header then carries both signatures, space-separated,
+	// so a receiver verifies with either secret.
+	PreviousSigningSecret string
 }
 
 // Request is one delivery attempt of one page.
@@ -198,6 +202,13 @@ func (c *Client) send(ctx context.Context, req Request) Result {
 		sig, err := Sign(dest.SigningSecret, req.ID, ts, req.Body)
 		if err != nil {
 			return Result{Err: invalidURL(err.Error(), nil)}
+		}
+		if dest.PreviousSigningSecret != "" {
+			old, err := Sign(dest.PreviousSigningSecret, req.ID, ts, req.Body)
+			if err != nil {
+				return Result{Err: invalidURL(err.Error(), nil)}
+			}
+			sig += " " + old
 		}
 		h.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts.Unix(), 10))
 		h.Set(HeaderWebhookSignature, sig)

@@ -601,3 +601,31 @@ func TestDelivered(t *testing.T) {
 		}
 	}
 }
+
+// During a rotation both secrets sign: a receiver holding either verifies.
+func TestSendSignsWithPreviousSecretDuringRotation(t *testing.T) {
+	srv, got := capturingServer(t, http.StatusOK, "")
+	newSecret, err := NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := request(srv.URL)
+	req.Destination.SigningSecret = newSecret
+	req.Destination.PreviousSigningSecret = vectorSecret
+	if res := loopbackClient(t).Send(t.Context(), req); !res.Delivered() {
+		t.Fatalf("Send = %+v", res)
+	}
+	c := <-got
+	if sigs := strings.Fields(c.header.Get(HeaderWebhookSignature)); len(sigs) != 2 {
+		t.Fatalf("signature header = %q, want two signatures", c.header.Get(HeaderWebhookSignature))
+	}
+	for _, secret := range []string{newSecret, vectorSecret} {
+		if err := Verify(c.header, c.body, secret); err != nil {
+			t.Errorf("verify with one of the secrets: %v", err)
+		}
+	}
+	other, _ := NewSecret()
+	if err := Verify(c.header, c.body, other); err == nil {
+		t.Error("verified with a secret that never signed")
+	}
+}

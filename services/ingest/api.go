@@ -117,7 +117,9 @@ func storeErr(err error) error {
 type templateView struct {
 	Code        string    `json:"code"`
 	Name        string    `json:"name"`
-	Destination any       `json:"destination"`
+	Destination struct {
+		Webhook webhookView `json:"webhook"`
+	} `json:"destination"`
 	CreatedAt   time.Time `json:"createdAt"`
 	UpdatedAt   time.Time `json:"updatedAt"`
 }
@@ -131,6 +133,8 @@ type webhookView struct {
 	Timeout        int64  `json:"timeout"`
 	MaxInFlight    int    `json:"maxInFlight"`
 	SigningSecret  string `json:"signingSecret,omitempty"`
+	// PreviousSecretExpiresAt: until then the replaced secret signs too.
+	PreviousSecretExpiresAt *time.Time `json:"previousSigningSecretExpiresAt,omitempty"`
 }
 
 func viewTemplate(t *Template) templateView {
@@ -142,8 +146,13 @@ func viewTemplate(t *Template) templateView {
 	if t.Webhook.SealedSigningSecret != "" {
 		wh.SigningSecret = "whsec_…" + t.Webhook.SigningSecretHint
 	}
-	return templateView{Code: t.Code, Name: t.Name, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
-		Destination: map[string]any{"webhook": wh}}
+	if _, prev := t.Webhook.SigningSecrets(time.Now()); prev != "" {
+		exp := t.Webhook.PreviousSecretExpiresAt
+		wh.PreviousSecretExpiresAt = &exp
+	}
+	v := templateView{Code: t.Code, Name: t.Name, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+	v.Destination.Webhook = wh
+	return v
 }
 
 func (a *API) putTemplate(w http.ResponseWriter, r *http.Request) {
@@ -160,12 +169,11 @@ func (a *API) putTemplate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.log, storeErr(err))
 		return
 	}
-	var keep, hint string
 	created := time.Now().UTC()
 	if old != nil {
-		keep, hint, created = old.Webhook.SealedSigningSecret, old.Webhook.SigningSecretHint, old.CreatedAt
+		created = old.CreatedAt
 	}
-	t, err := in.Build(code, tenant, a.secrets.Seal, keep, hint)
+	t, generated, err := in.Build(code, tenant, old, a.secrets.Seal, time.Now())
 	if err != nil {
 		writeError(w, a.log, err)
 		return
@@ -179,7 +187,11 @@ func (a *API) putTemplate(w http.ResponseWriter, r *http.Request) {
 	if old == nil {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, viewTemplate(t))
+	view := viewTemplate(t)
+	if generated != "" {
+		view.Destination.Webhook.SigningSecret = generated // shown in this answer only
+	}
+	writeJSON(w, status, view)
 }
 
 func (a *API) getTemplate(w http.ResponseWriter, r *http.Request) {

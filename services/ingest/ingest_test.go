@@ -76,7 +76,7 @@ func TestTemplateBuildCollectsEveryBadField(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"destination":{"webhook":{"url":"nope","chunkSize":0,"maxInFlight":0}}}`), &in); err != nil {
 		t.Fatal(err)
 	}
-	_, err := in.Build("CODE", "acme", func(s string) (string, error) { return "sealed:" + s, nil }, "", "")
+	_, _, err := in.Build("CODE", "acme", nil, func(s string) (string, error) { return "sealed:" + s, nil }, time.Now())
 	var fields FieldErrors
 	if !errors.As(err, &fields) {
 		t.Fatalf("err = %v", err)
@@ -91,27 +91,43 @@ func TestTemplateBuildCollectsEveryBadField(t *testing.T) {
 	}
 }
 
-func TestTemplateBuildSealsSecret(t *testing.T) {
-	var in TemplateInput
-	_ = json.Unmarshal([]byte(`{"destination":{"webhook":{"url":"https://example.com/h","signingSecret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}`), &in)
-	tpl, err := in.Build("CODE", "acme", func(s string) (string, error) { return "sealed", nil }, "", "")
-	if err != nil {
-		t.Fatal(err)
+func TestTemplateSigningSecrets(t *testing.T) {
+	seal := func(s string) (string, error) { return "sealed:" + s, nil }
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	build := func(body string, old *Template) (*Template, string) {
+		t.Helper()
+		var in TemplateInput
+		if err := json.Unmarshal([]byte(body), &in); err != nil {
+			t.Fatal(err)
+		}
+		tpl, gen, err := in.Build("CODE", "acme", old, seal, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tpl, gen
 	}
-	if tpl.Webhook.SealedSigningSecret != "sealed" || tpl.Webhook.SigningSecretHint != "LaSw" {
-		t.Fatalf("webhook = %+v", tpl.Webhook)
+	const s1 = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	first, gen := build(`{"destination":{"webhook":{"url":"https://example.com/h","signingSecret":"`+s1+`"}}}`, nil)
+	if gen != "" || first.Webhook.SealedSigningSecret != "sealed:"+s1 || first.Webhook.SigningSecretHint != "LaSw" || first.Webhook.SealedPreviousSecret != "" {
+		t.Fatalf("first = %+v, generated %q", first.Webhook, gen)
 	}
-	// Absent keeps the old secret, "" removes it.
-	_ = json.Unmarshal([]byte(`{"destination":{"webhook":{"url":"https://example.com/h"}}}`), &in)
-	in.Destination.Webhook.SigningSecret = nil
-	tpl, _ = in.Build("CODE", "acme", nil, "old", "hint")
-	if tpl.Webhook.SealedSigningSecret != "old" {
+	kept, _ := build(`{"destination":{"webhook":{"url":"https://example.com/h2"}}}`, first)
+	if kept.Webhook.SealedSigningSecret != "sealed:"+s1 {
 		t.Fatal("absent signingSecret dropped the stored one")
 	}
-	empty := ""
-	in.Destination.Webhook.SigningSecret = &empty
-	tpl, _ = in.Build("CODE", "acme", nil, "old", "hint")
-	if tpl.Webhook.SealedSigningSecret != "" {
-		t.Fatal(`signingSecret "" did not remove the secret`)
+	rotated, gen := build(`{"destination":{"webhook":{"url":"https://example.com/h","signingSecret":"generate"}}}`, kept)
+	if !strings.HasPrefix(gen, "whsec_") || rotated.Webhook.SealedSigningSecret != "sealed:"+gen {
+		t.Fatalf("generated %q, webhook %+v", gen, rotated.Webhook)
+	}
+	cur, prev := rotated.Webhook.SigningSecrets(now.Add(time.Hour))
+	if cur != "sealed:"+gen || prev != "sealed:"+s1 {
+		t.Fatalf("during grace: %q, %q", cur, prev)
+	}
+	if _, prev := rotated.Webhook.SigningSecrets(now.Add(SigningSecretGrace + time.Second)); prev != "" {
+		t.Fatal("previous secret still signs after the grace period")
+	}
+	removed, _ := build(`{"destination":{"webhook":{"url":"https://example.com/h","signingSecret":""}}}`, rotated)
+	if cur, prev := removed.Webhook.SigningSecrets(now); cur != "" || prev != "" {
+		t.Fatalf(`signingSecret "" left %q, %q`, cur, prev)
 	}
 }

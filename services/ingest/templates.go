@@ -2,41 +2,16 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookline/hookline/pkg/templates"
 	"github.com/hookline/hookline/pkg/webhook"
 )
-
-// Template is a tenant's import template: where and how its uploads are delivered.
-type Template struct {
-	Code      string    `json:"code"`
-	Tenant    string    `json:"tenant"`
-	Name      string    `json:"name"`
-	Webhook   Webhook   `json:"webhook"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-}
-
-// Webhook is a template's webhook destination.
-type Webhook struct {
-	URL                 string        `json:"url"`
-	AuthHeaderName      string        `json:"authHeaderName,omitempty"`
-	ChunkSize           int           `json:"chunkSize"`
-	RetryCount          int           `json:"retryCount"`
-	RetryInterval       time.Duration `json:"retryInterval"`
-	Timeout             time.Duration `json:"timeout"`
-	MaxInFlight         int           `json:"maxInFlight"`
-	SealedSigningSecret string        `json:"signingSecret,omitempty"`
-	SigningSecretHint   string        `json:"signingSecretHint,omitempty"` // last 4 characters, shown masked
-}
 
 // Limits and defaults of a template's webhook (api.md §3).
 const (
@@ -50,13 +25,27 @@ const (
 	MaxInFlight        = 64
 )
 
-// ErrTemplateNotFound: no template of that code for the tenant.
-var ErrTemplateNotFound = errors.New("template not found")
+// The template store and its types live in pkg/templates: the workers read
+// signing secrets from it too.
+type (
+	// Template is a tenant's import template.
+	Template = templates.Template
+	// Webhook is a template's webhook destination.
+	Webhook = templates.Webhook
+	// Templates is the template store.
+	Templates = templates.Store
+)
 
-var codePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+// ErrTemplateNotFound: no template of that code for the tenant.
+var ErrTemplateNotFound = templates.ErrNotFound
 
 // ValidCode reports whether s can be a template code (or a tenant id).
-func ValidCode(s string) bool { return codePattern.MatchString(s) }
+func ValidCode(s string) bool { return templates.ValidCode(s) }
+
+// NewTemplates creates or binds the templates bucket.
+func NewTemplates(ctx context.Context, js jetstream.JetStream, replicas int) (*Templates, error) {
+	return templates.NewStore(ctx, js, replicas)
+}
 
 // TemplateInput is the body of PUT /v1/templates/{code}. Pointers tell an
 // absent field (take the default) from a zero one (an error where zero is
@@ -111,9 +100,19 @@ func (e FieldErrors) Error() string {
 	return strings.Join(msgs, "; ")
 }
 
-// Build validates a template input and fills the defaults. secretSealed is
-// the sealed signing secret to keep when the input does not mention one.
-func (in *TemplateInput) Build(code, tenant string, seal func(string) (string, error), keepSecret, keepHint string) (*Template, error) {
+// SigningSecretGrace is how long a replaced signing secret keeps signing
+// alongside the new one.
+const SigningSecretGrace = 24 * time.Hour
+
+// GenerateSecret is the signingSecret value that asks hookline to generate one.
+const GenerateSecret = "generate"
+
+// Build validates a template input and fills the defaults. old is the
+// template it replaces (nil for a new one): an absent signingSecret keeps
+// old's secrets, a new one rotates (old's current secret keeps signing for
+// SigningSecretGrace), "" removes them. When the input asks for a generated
+// secret, its value is returned once as generated.
+func (in *TemplateInput) Build(code, tenant string, old *Template, seal func(string) (string, error), now time.Time) (_ *Template, generated string, _ error) {
 	var errs FieldErrors
 	bad := func(field, format string, a ...any) {
 		errs = append(errs, &FieldError{Field: field, Message: fmt.Sprintf(format, a...)})
@@ -127,14 +126,17 @@ func (in *TemplateInput) Build(code, tenant string, seal func(string) (string, e
 	wh := in.Destination.Webhook
 	if wh == nil {
 		bad("destination.webhook", "destination.webhook is required")
-		return nil, errs
+		return nil, "", errs
 	}
 	const f = "destination.webhook."
 	t := &Template{Code: code, Tenant: tenant, Name: in.Name, Webhook: Webhook{
 		URL: wh.URL, AuthHeaderName: wh.AuthHeaderName, ChunkSize: DefaultChunkSize,
 		Timeout: DefaultTimeout, MaxInFlight: DefaultMaxInFlight,
-		SealedSigningSecret: keepSecret, SigningSecretHint: keepHint,
 	}}
+	if old != nil {
+		t.Webhook.SealedSigningSecret, t.Webhook.SigningSecretHint = old.Webhook.SealedSigningSecret, old.Webhook.SigningSecretHint
+		t.Webhook.SealedPreviousSecret, t.Webhook.PreviousSecretExpiresAt = old.Webhook.SealedPreviousSecret, old.Webhook.PreviousSecretExpiresAt
+	}
 	if wh.URL == "" {
 		bad(f+"url", "url is required")
 	} else if len(wh.URL) > 2048 {
@@ -176,101 +178,35 @@ func (in *TemplateInput) Build(code, tenant string, seal func(string) (string, e
 		t.Webhook.MaxInFlight = *wh.MaxInFlight
 	}
 	if wh.SigningSecret != nil {
-		switch s := *wh.SigningSecret; {
-		case s == "":
+		secret := *wh.SigningSecret
+		switch {
+		case secret == "":
 			t.Webhook.SealedSigningSecret, t.Webhook.SigningSecretHint = "", ""
-		case !strings.HasPrefix(s, "whsec_") || len(s) < 6+16:
-			bad(f+"signingSecret", "signingSecret must look like whsec_<base64>, at least 16 characters after the prefix")
-		default:
-			sealed, err := seal(s)
-			if err != nil {
-				return nil, err
+			t.Webhook.SealedPreviousSecret, t.Webhook.PreviousSecretExpiresAt = "", time.Time{}
+		case secret == GenerateSecret:
+			var err error
+			if secret, err = webhook.NewSecret(); err != nil {
+				return nil, "", err
 			}
-			t.Webhook.SealedSigningSecret, t.Webhook.SigningSecretHint = sealed, s[len(s)-4:]
+			generated = secret
+		case !strings.HasPrefix(secret, "whsec_") || len(secret) < 6+16:
+			bad(f+"signingSecret", `signingSecret must look like whsec_<base64>, at least 16 characters after the prefix, or be "generate"`)
+			secret = ""
+		}
+		if secret != "" {
+			sealed, err := seal(secret)
+			if err != nil {
+				return nil, "", err
+			}
+			if t.Webhook.SealedSigningSecret != "" {
+				t.Webhook.SealedPreviousSecret = t.Webhook.SealedSigningSecret
+				t.Webhook.PreviousSecretExpiresAt = now.Add(SigningSecretGrace)
+			}
+			t.Webhook.SealedSigningSecret, t.Webhook.SigningSecretHint = sealed, secret[len(secret)-4:]
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, "", errs
 	}
-	return t, nil
-}
-
-// Templates stores templates in a JetStream key-value bucket: replicated like
-// the streams, so configuration survives restarts and the loss of a server.
-type Templates struct {
-	kv jetstream.KeyValue
-}
-
-// TemplatesBucket is the key-value bucket of templates.
-const TemplatesBucket = "hookline_templates"
-
-// NewTemplates creates or binds the templates bucket.
-func NewTemplates(ctx context.Context, js jetstream.JetStream, replicas int) (*Templates, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: TemplatesBucket, Storage: jetstream.FileStorage, Replicas: replicas, History: 1,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("templates bucket: %w", err)
-	}
-	return &Templates{kv: kv}, nil
-}
-
-func templateKey(tenant, code string) string { return tenant + "." + code }
-
-// Get reads a tenant's template.
-func (s *Templates) Get(ctx context.Context, tenant, code string) (*Template, error) {
-	if !ValidCode(code) {
-		return nil, fmt.Errorf("template %q: %w", code, ErrTemplateNotFound)
-	}
-	e, err := s.kv.Get(ctx, templateKey(tenant, code))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, fmt.Errorf("template %q: %w", code, ErrTemplateNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var t Template
-	if err := json.Unmarshal(e.Value(), &t); err != nil {
-		return nil, fmt.Errorf("template %q: %w", code, err)
-	}
-	return &t, nil
-}
-
-// Put stores a template.
-func (s *Templates) Put(ctx context.Context, t *Template) error {
-	data, err := json.Marshal(t)
-	if err != nil {
-		return err
-	}
-	_, err = s.kv.Put(ctx, templateKey(t.Tenant, t.Code), data)
-	return err
-}
-
-// Delete removes a template.
-func (s *Templates) Delete(ctx context.Context, tenant, code string) error {
-	if _, err := s.Get(ctx, tenant, code); err != nil {
-		return err
-	}
-	return s.kv.Purge(ctx, templateKey(tenant, code))
-}
-
-// List returns a tenant's templates, by code.
-func (s *Templates) List(ctx context.Context, tenant string) ([]*Template, error) {
-	lister, err := s.kv.ListKeysFiltered(ctx, tenant+".*")
-	if err != nil {
-		return nil, err
-	}
-	var out []*Template
-	for key := range lister.Keys() {
-		t, err := s.Get(ctx, tenant, strings.TrimPrefix(key, tenant+"."))
-		if errors.Is(err, ErrTemplateNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
-	return out, nil
+	return t, generated, nil
 }

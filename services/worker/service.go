@@ -17,6 +17,7 @@ import (
 	"github.com/hookline/hookline/pkg/config"
 	"github.com/hookline/hookline/pkg/ops"
 	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/templates"
 	"github.com/hookline/hookline/pkg/tracker"
 	"github.com/hookline/hookline/pkg/webhook"
 )
@@ -36,6 +37,10 @@ type Config struct {
 	// ShutdownGrace (HOOKLINE_SHUTDOWN_GRACE, default 30s): how long in-flight
 	// deliveries may finish after a stop signal before they are handed back.
 	ShutdownGrace time.Duration
+	// TemplateCacheTTL (HOOKLINE_TEMPLATE_CACHE_TTL, default 5s): how long a
+	// template's signing secrets are cached; a rotation reaches deliveries
+	// within this time.
+	TemplateCacheTTL time.Duration
 }
 
 // LoadConfig reads the worker's configuration from the environment.
@@ -53,6 +58,9 @@ func LoadConfig(env config.Env) (Config, error) {
 		errs = append(errs, fmt.Errorf("HOOKLINE_WORKER_CONCURRENCY must be between 1 and 10000, got %d", c.Concurrency))
 	}
 	if c.ShutdownGrace, e = config.Duration(env, "HOOKLINE_SHUTDOWN_GRACE", 30*time.Second); e != nil {
+		errs = append(errs, e)
+	}
+	if c.TemplateCacheTTL, e = config.Duration(env, "HOOKLINE_TEMPLATE_CACHE_TTL", 5*time.Second); e != nil {
 		errs = append(errs, e)
 	}
 	return c, errors.Join(errs...)
@@ -88,8 +96,12 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 		webhook.WithUserAgent("hookline/"+Version),
 		webhook.WithGuard(webhook.NewGuard(cfg.AllowPrivateNetworks, cfg.AllowedNetworks)),
 	)
+	store, err := templates.NewStore(ctx, q.JetStream(), cfg.Queue.Replicas)
+	if err != nil {
+		return err
+	}
 	m := NewMetrics(d.Registry)
-	dl := NewDeliverer(q, tr, client, cfg.Secrets, log, m)
+	dl := NewDeliverer(q, tr, client, cfg.Secrets, log, m, WithTemplates(store, cfg.TemplateCacheTTL))
 	pool := NewPool(cons, q, Recover(log)(dl.Handle), cfg.Concurrency, cfg.ShutdownGrace, cfg.Queue.AckWait, m, log)
 
 	g, ctx := errgroup.WithContext(ctx)

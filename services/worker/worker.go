@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookline/hookline/pkg/queue"
 	"github.com/hookline/hookline/pkg/secrets"
+	"github.com/hookline/hookline/pkg/templates"
 	"github.com/hookline/hookline/pkg/tracker"
 	"github.com/hookline/hookline/pkg/webhook"
 	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
@@ -59,12 +60,26 @@ type Deliverer struct {
 	metrics *Metrics
 	now     func() time.Time
 	bufs    sync.Pool
+	tmpl    TemplateSource // nil: sign with the upload's snapshot only
+}
+
+// DelivererOption configures a Deliverer.
+type DelivererOption func(*Deliverer)
+
+// WithTemplates makes the Deliverer sign with each template's current
+// signing secrets (cached for ttl) instead of the snapshot taken at import.
+func WithTemplates(src TemplateSource, ttl time.Duration) DelivererOption {
+	return func(d *Deliverer) { d.tmpl = newTemplateCache(src, ttl) }
 }
 
 // NewDeliverer builds a Deliverer.
-func NewDeliverer(q Queue, tr Tracker, send Sender, box *secrets.Box, log *zap.Logger, m *Metrics) *Deliverer {
-	return &Deliverer{q: q, tr: tr, send: send, secrets: box, log: log, metrics: m, now: time.Now,
+func NewDeliverer(q Queue, tr Tracker, send Sender, box *secrets.Box, log *zap.Logger, m *Metrics, opts ...DelivererOption) *Deliverer {
+	d := &Deliverer{q: q, tr: tr, send: send, secrets: box, log: log, metrics: m, now: time.Now,
 		bufs: sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
 }
 
 // leaseMargin is added to the destination's timeout for the page lease.
@@ -106,7 +121,7 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 		return d.giveBack(ctx, t, u, attempt, fmt.Errorf("read page: %w", err))
 	}
 
-	dest, err := d.destination(u.Destination)
+	dest, err := d.destination(ctx, u)
 	if err != nil {
 		return d.giveBack(ctx, t, u, attempt, err)
 	}
@@ -165,20 +180,33 @@ func RetryDelay(interval, retryAfter time.Duration) time.Duration {
 	return max(interval, min(retryAfter, MaxRetryAfter))
 }
 
-func (d *Deliverer) destination(snap tracker.Destination) (webhook.Destination, error) {
+func (d *Deliverer) destination(ctx context.Context, u *tracker.Upload) (webhook.Destination, error) {
+	snap := u.Destination
+	current, previous := snap.SealedSigningSecret, ""
+	if d.tmpl != nil {
+		t, err := d.tmpl.Get(ctx, u.Tenant, u.Template)
+		switch {
+		case err == nil:
+			current, previous = t.Webhook.SigningSecrets(d.now())
+		case !isNotFound(err): // a deleted template leaves the snapshot's secret
+			return webhook.Destination{}, fmt.Errorf("read template: %w", err)
+		}
+	}
 	auth, err := d.secrets.Open(snap.SealedAuthHeaderValue)
 	if err != nil {
 		return webhook.Destination{}, fmt.Errorf("open auth header value: %w", err)
 	}
-	signing, err := d.secrets.Open(snap.SealedSigningSecret)
-	if err != nil {
+	dest := webhook.Destination{URL: snap.URL, AuthHeaderName: snap.AuthHeaderName, AuthHeaderValue: auth, Timeout: snap.Timeout()}
+	if dest.SigningSecret, err = d.secrets.Open(current); err != nil {
 		return webhook.Destination{}, fmt.Errorf("open signing secret: %w", err)
 	}
-	return webhook.Destination{
-		URL: snap.URL, AuthHeaderName: snap.AuthHeaderName, AuthHeaderValue: auth,
-		Timeout: snap.Timeout(), SigningSecret: signing,
-	}, nil
+	if dest.PreviousSigningSecret, err = d.secrets.Open(previous); err != nil {
+		return webhook.Destination{}, fmt.Errorf("open previous signing secret: %w", err)
+	}
+	return dest, nil
 }
+
+func isNotFound(err error) bool { return errors.Is(err, templates.ErrNotFound) }
 
 // giveBack releases the page lease without counting an attempt, and returns
 // cause so the ticket is handed back.

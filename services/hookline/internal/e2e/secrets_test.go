@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -101,5 +102,61 @@ func TestSecretsStaySecret(t *testing.T) {
 				t.Errorf("%s contains a secret in clear text", name)
 			}
 		}
+	}
+}
+
+// Rotating a template's signing secret signs with both secrets for the grace
+// period, uploads already under way included.
+func TestSigningSecretRotation(t *testing.T) {
+	e := newEnv(t, withVar("HOOKLINE_TEMPLATE_CACHE_TTL", "0s"))
+	release := make(chan struct{})
+	rc := newReceiver(t, func(n int, r request, w http.ResponseWriter) {
+		if r.Page.Page == 2 {
+			<-release // hold page 2 until the secret is rotated
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	const old = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	e.mustCall(keyA, http.MethodPut, "/v1/templates/ROT", map[string]any{"destination": map[string]any{"webhook": map[string]any{
+		"url": rc.url(), "chunkSize": 1, "signingSecret": old}}}, http.StatusCreated)
+	e.startWorker()
+	acc := e.importJSON(keyA, map[string]any{"template": "ROT", "records": records(3)})
+	e.eventually(10*time.Second, "page 2 in flight", func() bool { return len(rc.requests()) >= 2 })
+
+	var answer struct {
+		Destination struct {
+			Webhook struct {
+				SigningSecret                  string
+				PreviousSigningSecretExpiresAt *time.Time
+			}
+		}
+	}
+	data := e.mustCall(keyA, http.MethodPut, "/v1/templates/ROT", map[string]any{"destination": map[string]any{"webhook": map[string]any{
+		"url": rc.url(), "chunkSize": 1, "signingSecret": "generate"}}}, http.StatusOK)
+	_ = json.Unmarshal(data, &answer)
+	fresh := answer.Destination.Webhook.SigningSecret
+	if !strings.HasPrefix(fresh, "whsec_") || len(fresh) < 30 || answer.Destination.Webhook.PreviousSigningSecretExpiresAt == nil {
+		t.Fatalf("rotation answer = %s", data)
+	}
+	if got := string(e.mustCall(keyA, http.MethodGet, "/v1/templates/ROT", nil, http.StatusOK)); strings.Contains(got, fresh) {
+		t.Fatal("the generated secret is shown again after its creation")
+	}
+	close(release)
+	e.waitFinished(keyA, acc.UploadID, 20*time.Second)
+
+	reqs := rc.requests()
+	if err := webhook.Verify(reqs[0].Header, reqs[0].Body, old); err != nil {
+		t.Fatalf("page 1 (before the rotation) does not verify with the old secret: %v", err)
+	}
+	last := reqs[len(reqs)-1]
+	if last.Page.Page != 3 {
+		t.Fatalf("last request is page %d", last.Page.Page)
+	}
+	// Page 3 was sent after the rotation: both secrets verify it.
+	if err := webhook.Verify(last.Header, last.Body, fresh); err != nil {
+		t.Fatalf("page 3 does not verify with the new secret: %v", err)
+	}
+	if err := webhook.Verify(last.Header, last.Body, old); err != nil {
+		t.Fatalf("page 3 does not verify with the old secret during the grace period: %v", err)
 	}
 }
