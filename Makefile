@@ -7,7 +7,7 @@ BINARIES := hookline ingest worker
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/hookline/hookline/services/worker.Version=$(VERSION)
 
-.PHONY: all build run test test-short vet fuzz proto deps redis clean
+.PHONY: all build run test test-short vet lint fuzz fuzz-ci chaos bench proto deps redis clean
 
 all: build
 
@@ -34,14 +34,39 @@ test: deps redis vet
 test-short: deps redis
 	go test -count=1 $(MODULES)
 
+STATICCHECK_VERSION := v0.8.2
+GOSEC_VERSION := v2.30.0
+
+# staticcheck and gosec, pinned and installed into bin/ on first use.
+lint: deps
+	@mkdir -p bin
+	@test -x bin/staticcheck || GOBIN=$(CURDIR)/bin go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@test -x bin/gosec || GOBIN=$(CURDIR)/bin go install github.com/securego/gosec/v2/cmd/gosec@$(GOSEC_VERSION)
+	bin/staticcheck $(MODULES)
+	bin/gosec -quiet -exclude-generated $(MODULES)
+
 # Each fuzz target runs FUZZTIME (default 1m): go test allows one target per run.
 FUZZTIME ?= 1m
+FUZZ_PACKAGES := ./pkg/records ./pkg/webhook ./pkg/jsonenc ./services/ingest
 fuzz: deps
-	@set -e; for pkg in ./pkg/records ./pkg/webhook; do \
+	@set -e; for pkg in $(FUZZ_PACKAGES); do \
 	  for target in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$target"; go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+# A short run of every fuzz target, for CI.
+fuzz-ci:
+	$(MAKE) fuzz FUZZTIME=5s
+
+# Fault tests on real processes (NATS, Redis, ingest and workers killed and restarted).
+chaos: deps redis
+	cd services/hookline && go test -tags chaos -count=1 -timeout 20m ./internal/chaos/
+
+# The benchmark: starts everything on loopback and writes docs/benchmarks.md.
+# BENCH_QUICK=1 finishes in under a minute.
+bench: build redis
+	cd scripts/bench && go run .
 
 proto:
 	scripts/gen-proto.sh

@@ -43,3 +43,15 @@ func TestAppendString(t *testing.T) {
 		}
 	}
 }
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "quo\"te\\", "\x00\x1f\u2028", "bad \xff utf8"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := AppendString(nil, s)
+		if want := marshalString(t, s); string(got) != want {
+			t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}

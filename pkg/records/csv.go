@@ -108,7 +108,7 @@ func (r *csvReader) next() ([]byte, error) {
 // readHeader reads the header row and encodes the keys.
 func (r *csvReader) readHeader() error {
 	if b, _ := r.br.Peek(len(bom)); string(b) == bom {
-		r.br.Discard(len(bom))
+		_, _ = r.br.Discard(len(bom))
 		r.bomLen = int64(len(bom))
 	}
 	hdr, err := r.cr.Read()

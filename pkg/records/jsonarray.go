@@ -96,7 +96,7 @@ func (r *arrayReader) next() ([]byte, error) {
 // with '[' and lets the decoder read that '['.
 func (r *arrayReader) open() error {
 	if b, _ := r.br.Peek(len(bom)); string(b) == bom {
-		r.br.Discard(len(bom))
+		_, _ = r.br.Discard(len(bom))
 		r.base = int64(len(bom))
 	}
 	for {
@@ -115,7 +115,7 @@ func (r *arrayReader) open() error {
 			}
 			continue
 		}
-		r.br.UnreadByte()
+		_ = r.br.UnreadByte()
 		if c != '[' {
 			msg := "file must be a JSON array of objects, not " + kindOf(c)
 			if !bytes.ContainsRune([]byte(`{"tfn-0123456789`), rune(c)) {

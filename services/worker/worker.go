@@ -278,7 +278,7 @@ func (d *Deliverer) release(ctx context.Context, t Ticket, page, gen int) error 
 	if page <= 0 {
 		return nil
 	}
-	next := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant()}
+	next := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant()} // #nosec G115 -- page numbers come from the tracker and are far below 2^32
 	if err := d.q.PublishTicket(ctx, next, gen); err != nil {
 		return fmt.Errorf("publish ticket of page %d: %w", page, err)
 	}
@@ -290,6 +290,7 @@ func (d *Deliverer) completed(ctx context.Context, t Ticket, u *tracker.Upload, 
 	log.Info("upload finished", zap.String("status", string(fin.Status)), zap.Int("delivered", fin.Delivered), zap.Int("failed", fin.Failed))
 	ev := &hooklinev1.UploadCompleted{
 		UploadId: t.GetUploadId(), Tenant: u.Tenant, Template: u.Template, Status: string(fin.Status),
+		// #nosec G115 -- page counts come from the tracker and are far below 2^32
 		TotalPages: uint32(u.TotalPages), DeliveredPages: uint32(fin.Delivered), FailedPages: uint32(fin.Failed),
 		CompletedAtUnixMs: d.now().UnixMilli(),
 	}
