@@ -298,3 +298,31 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Fatalf("reserve after release = %q, %v", prev, err)
 	}
 }
+
+func TestStaging(t *testing.T) {
+	tr := newTracker(t)
+	ctx := context.Background()
+	now := time.Now()
+	for _, id := range []string{"S1", "S2", "S3"} {
+		if err := tr.Staging(ctx, id, now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.Staging(ctx, "S2", now); err != nil { // a heartbeat: still streaming
+		t.Fatal(err)
+	}
+	create(t, tr, "S3", 1, 1) // accepted, but Staged was never called
+	got, err := tr.Abandoned(ctx, now.Add(-time.Minute), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "S1" {
+		t.Fatalf("abandoned = %v, want [S1]", got)
+	}
+	if err := tr.Staged(ctx, "S1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := tr.Abandoned(ctx, now.Add(-time.Minute), 100); len(got) != 0 {
+		t.Fatalf("abandoned after cleanup = %v", got)
+	}
+}

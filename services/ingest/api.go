@@ -4,7 +4,6 @@ package ingest
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +34,8 @@ type UploadTracker interface {
 	RefreshIdempotencyKey(ctx context.Context, tenant, key string) error
 	CompleteIdempotencyKey(ctx context.Context, tenant, key string, answer []byte, ttl time.Duration) error
 	ReleaseIdempotencyKey(ctx context.Context, tenant, key string) error
+	Staging(ctx context.Context, id string, now time.Time) error
+	Staged(ctx context.Context, id string) error
 }
 
 // APIConfig are the API's limits.
@@ -48,7 +49,10 @@ type APIConfig struct {
 // API serves the /v1 HTTP API.
 type API struct {
 	cfg       APIConfig
-	keys      map[[32]byte]string // sha256(key) → tenant
+	auth      *authenticator // HOOKLINE_API_KEYS, then the stored keys (WithTenants)
+	tenants   *Tenants       // nil: no stored tenants, no admin API
+	admin     adminToken     // unset: the admin API answers 404
+	quota     *QuotaLimiter  // nil: no rate or concurrency quotas
 	templates *Templates
 	tracker   UploadTracker
 	queue     PagePublisher
@@ -57,11 +61,12 @@ type API struct {
 	log       *zap.Logger
 }
 
-// NewAPI builds the API. keys maps API keys to tenants.
-func NewAPI(cfg APIConfig, keys map[string]string, templates *Templates, tr UploadTracker, q PagePublisher, box *secrets.Box, m *Metrics, log *zap.Logger) *API {
-	a := &API{cfg: cfg, keys: map[[32]byte]string{}, templates: templates, tracker: tr, queue: q, secrets: box, metrics: m, log: log}
-	for k, tenant := range keys {
-		a.keys[sha256.Sum256([]byte(k))] = tenant
+// NewAPI builds the API. keys maps API keys to tenants (HOOKLINE_API_KEYS);
+// options add stored tenants, the admin API and quotas.
+func NewAPI(cfg APIConfig, keys map[string]string, templates *Templates, tr UploadTracker, q PagePublisher, box *secrets.Box, m *Metrics, log *zap.Logger, opts ...APIOption) *API {
+	a := &API{cfg: cfg, auth: newAuthenticator(keys), templates: templates, tracker: tr, queue: q, secrets: box, metrics: m, log: log}
+	for _, o := range opts {
+		o(a)
 	}
 	return a
 }
@@ -81,6 +86,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("GET /v1/uploads/{id}/attempts", a.getAttempts)
 	route("GET /v1/uploads/{id}/failures", a.getFailures)
 	route("POST /v1/uploads/{id}/retry", a.retryUpload)
+	a.registerAdmin(mux)
 	mux.Handle("/v1/", a.metrics.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.log, &APIError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})))
@@ -93,14 +99,22 @@ func tenantOf(r *http.Request) string { return r.Context().Value(tenantKey{}).(s
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		tenant, known := a.keys[sha256.Sum256([]byte(strings.TrimSpace(key)))]
-		if !ok || !known {
+		if !ok {
+			key = ""
+		}
+		p, err := a.auth.resolve(r.Context(), strings.TrimSpace(key))
+		if errors.Is(err, errUnauthenticated) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hookline"`)
 			writeError(w, a.log, &APIError{Status: http.StatusUnauthorized, Code: "unauthenticated",
 				Message: "missing or unknown API key: send Authorization: Bearer <api key>"})
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tenantKey{}, tenant)))
+		if err != nil {
+			writeError(w, a.log, err)
+			return
+		}
+		ctx := context.WithValue(r.Context(), tenantKey{}, p.Tenant)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, principalKey{}, p)))
 	})
 }
 
@@ -115,13 +129,13 @@ func storeErr(err error) error {
 
 // templateView is a template as the API shows it: secrets masked.
 type templateView struct {
-	Code        string    `json:"code"`
-	Name        string    `json:"name"`
+	Code        string `json:"code"`
+	Name        string `json:"name"`
 	Destination struct {
 		Webhook webhookView `json:"webhook"`
 	} `json:"destination"`
-	CreatedAt   time.Time `json:"createdAt"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 type webhookView struct {

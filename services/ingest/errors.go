@@ -54,6 +54,7 @@ func toHTTP(err error) (int, errorDetail) {
 	var field *FieldError
 	var parse *records.ParseError
 	var tooBig *http.MaxBytesError
+	var quota *QuotaError
 	switch {
 	case errors.As(err, &api):
 		return api.Status, errorDetail{Code: api.Code, Message: api.Message, Field: api.Field}
@@ -81,6 +82,14 @@ func toHTTP(err error) (int, errorDetail) {
 		return http.StatusConflict, errorDetail{Code: "conflict", Message: err.Error() + "; retry when it has answered", Field: "Idempotency-Key"}
 	case errors.Is(err, tracker.ErrBusy):
 		return http.StatusConflict, errorDetail{Code: "conflict", Message: err.Error() + ": retry once every page is delivered or failed"}
+	case errors.As(err, &quota):
+		return http.StatusTooManyRequests, errorDetail{Code: "quota_exceeded", Message: quota.Message, Field: quota.Field}
+	case errors.Is(err, ErrTenantNotFound):
+		return http.StatusNotFound, errorDetail{Code: "not_found", Message: err.Error(), Field: "tenant"}
+	case errors.Is(err, ErrTenantExists):
+		return http.StatusConflict, errorDetail{Code: "conflict", Message: err.Error(), Field: "id"}
+	case errors.Is(err, ErrAPIKeyNotFound):
+		return http.StatusNotFound, errorDetail{Code: "not_found", Message: err.Error(), Field: "keyId"}
 	case errors.Is(err, errQueueFull) || queue.IsFull(err):
 		return http.StatusServiceUnavailable, errorDetail{Code: "queue_full", Message: "the delivery queue is full; nothing was accepted, try again later"}
 	case errors.Is(err, errUnavailable), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrConnectionClosed),

@@ -130,6 +130,11 @@ func (a *API) runImport(w http.ResponseWriter, r *http.Request, tenant string) [
 	if err != nil {
 		mt = ""
 	}
+	adm, ok := a.admitImport(w, r, tenant) // quotas: rate and uploads delivering at once
+	if !ok {
+		return nil
+	}
+	defer adm.Release(r.Context()) // no-op once accepted
 	var res *accepted
 	switch mt {
 	case "application/json":
@@ -149,6 +154,7 @@ func (a *API) runImport(w http.ResponseWriter, r *http.Request, tenant string) [
 		writeError(w, a.log, err)
 		return nil
 	}
+	adm.Accepted(r.Context(), res.UploadID)
 	body, err := json.Marshal(res)
 	if err != nil {
 		writeError(w, a.log, err)
@@ -407,8 +413,11 @@ func (s *staged) abandon(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := s.a.queue.PurgeUpload(ctx, s.id); err != nil {
+		// Left in the staging set: the janitor purges them later.
 		s.a.log.Warn("purge pages of a rejected import", zap.String("upload", s.id), zap.Error(err))
+		return
 	}
+	_ = s.a.tracker.Staged(ctx, s.id)
 }
 
 // stage reads every record, publishes the pages and waits until every page is
@@ -416,16 +425,24 @@ func (s *staged) abandon(ctx context.Context) {
 // pages waiting for their acknowledgement.
 func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_ *staged, err error) {
 	st := &staged{a: a, id: ulid.Make().String()}
+	// Mark the upload as staging, so that if this process dies mid-file, a
+	// janitor finds its pages and purges them.
+	if err := a.tracker.Staging(ctx, st.id, time.Now()); err != nil {
+		return nil, fmt.Errorf("%w: mark staging: %w", errUnavailable, err)
+	}
+	heartbeat := time.Now()
+	var window ackWindow
 	defer func() {
 		if err != nil {
+			window.settle() // a page still in flight would be stored after the purge
 			st.abandon(ctx)
 		}
 	}()
 	chunk := meta.template.Webhook.ChunkSize
 	limit := a.queue.MaxPayload() - 1024 // room for the message's subject and headers
-	var window ackWindow
 	buf := make([]byte, 0, 64<<10)
 	count := 0
+	quota := a.recordQuota(ctx) // the tenant's records per import
 	flush := func() error {
 		buf = append(buf, ']')
 		st.totalPages++
@@ -446,6 +463,12 @@ func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_
 		}
 		a.metrics.pages.Inc()
 		buf, count = buf[:0], 0
+		if time.Since(heartbeat) > StagingHeartbeat {
+			heartbeat = time.Now()
+			if err := a.tracker.Staging(ctx, st.id, heartbeat); err != nil {
+				return fmt.Errorf("%w: mark staging: %w", errUnavailable, err)
+			}
+		}
 		return window.add(ctx, fut, len(data))
 	}
 	for {
@@ -459,6 +482,9 @@ func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_
 		if a.cfg.MaxRecords > 0 && st.totalRecords >= a.cfg.MaxRecords {
 			return nil, &APIError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Field: "records",
 				Message: fmt.Sprintf("the import has more than %d records, the limit per import", a.cfg.MaxRecords)}
+		}
+		if err := quota.check(st.totalRecords); err != nil {
+			return nil, err
 		}
 		if count == 0 {
 			buf = append(buf, '[')
@@ -522,6 +548,9 @@ func (a *API) commit(ctx context.Context, tenant string, meta *importMeta, st *s
 		}
 	}
 	st.committed = true
+	if err := a.tracker.Staged(ctx, st.id); err != nil {
+		a.log.Warn("clear staging mark", zap.String("upload", st.id), zap.Error(err)) // the janitor clears it
+	}
 	a.metrics.uploads.Inc()
 	a.log.Info("upload accepted", zap.String("upload", st.id), zap.String("tenant", tenant),
 		zap.String("template", u.Template), zap.Int("records", st.totalRecords), zap.Int("pages", st.totalPages))
@@ -549,12 +578,25 @@ func (w *ackWindow) add(ctx context.Context, f jetstream.PubAckFuture, size int)
 	return nil
 }
 
+// settle waits until every outstanding page is stored or refused (each
+// future ends within the publish timeout: Run sets one), so that a purge
+// removes them all.
+func (w *ackWindow) settle() {
+	for _, f := range w.futs {
+		select {
+		case <-f.Ok():
+		case <-f.Err():
+		}
+	}
+}
+
 // wait blocks until at most keep futures are outstanding.
 func (w *ackWindow) wait(ctx context.Context, keep int) error {
 	for len(w.futs) > keep {
 		select {
 		case <-w.futs[0].Ok():
 		case err := <-w.futs[0].Err():
+			w.futs, w.sizes = w.futs[1:], w.sizes[1:] // settled: settle must not wait for it again
 			return fmt.Errorf("%w: store page: %w", errUnavailable, err)
 		case <-ctx.Done():
 			return ctx.Err()

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hookline/hookline/pkg/config"
 	"github.com/hookline/hookline/pkg/ops"
@@ -27,7 +28,20 @@ type Config struct {
 	Addr    string            // HOOKLINE_ADDR, default ":8080"
 	APIKeys map[string]string // HOOKLINE_API_KEYS "tenant:key,tenant:key" → key → tenant
 	API     APIConfig         // HOOKLINE_MAX_BODY_BYTES, HOOKLINE_MAX_FILE_BYTES, HOOKLINE_MAX_RECORDS
+	// AdminToken (HOOKLINE_ADMIN_TOKEN, 32 characters or more) turns on the
+	// admin API of tenants and keys; unset, it answers 404.
+	AdminToken string
+	// AuthCacheTTL (HOOKLINE_AUTH_CACHE_TTL, default and at most 5s, 0: off)
+	// is how long a stored key's lookup is cached: a revoked key works on the
+	// other replicas for at most this long.
+	AuthCacheTTL time.Duration
+	// Quotas are the default quotas (HOOKLINE_QUOTA_*), for the tenants of
+	// HOOKLINE_API_KEYS and stored tenants without their own.
+	Quotas Quotas
 }
+
+// MinAdminToken is the shortest HOOKLINE_ADMIN_TOKEN accepted.
+const MinAdminToken = 32
 
 // LoadConfig reads the ingest configuration from the environment.
 func LoadConfig(env config.Env) (Config, error) {
@@ -37,7 +51,25 @@ func LoadConfig(env config.Env) (Config, error) {
 	if v := env("HOOKLINE_ADDR"); v != "" {
 		c.Addr = v
 	}
-	if c.APIKeys, err = ParseAPIKeys(env("HOOKLINE_API_KEYS")); err != nil {
+	c.AdminToken = env("HOOKLINE_ADMIN_TOKEN")
+	if c.AdminToken != "" && len(c.AdminToken) < MinAdminToken {
+		errs = append(errs, fmt.Errorf("HOOKLINE_ADMIN_TOKEN must be at least %d characters (make one with: head -c 32 /dev/urandom | base64)", MinAdminToken))
+	}
+	if c.AdminToken == "" || env("HOOKLINE_API_KEYS") != "" { // with an admin token, tenants may all be stored ones
+		if c.APIKeys, err = ParseAPIKeys(env("HOOKLINE_API_KEYS")); err != nil {
+			if env("HOOKLINE_API_KEYS") == "" {
+				err = fmt.Errorf("%w; or set HOOKLINE_ADMIN_TOKEN and create tenants with the admin API", err)
+			}
+			errs = append(errs, err)
+		}
+	}
+	if _, clash := c.APIKeys[c.AdminToken]; clash && c.AdminToken != "" {
+		errs = append(errs, errors.New("HOOKLINE_ADMIN_TOKEN must differ from every key of HOOKLINE_API_KEYS"))
+	}
+	if c.AuthCacheTTL, err = config.Duration(env, "HOOKLINE_AUTH_CACHE_TTL", MaxAuthCacheTTL); err != nil || c.AuthCacheTTL > MaxAuthCacheTTL {
+		errs = append(errs, fmt.Errorf("HOOKLINE_AUTH_CACHE_TTL must be a duration from 0s to %s", MaxAuthCacheTTL))
+	}
+	if c.Quotas, err = LoadQuotas(env); err != nil {
 		errs = append(errs, err)
 	}
 	var n int
@@ -104,8 +136,14 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	if err != nil {
 		return err
 	}
+	tenants, err := NewTenants(ctx, q.JetStream(), cfg.Queue.Replicas)
+	if err != nil {
+		return err
+	}
 	tr := tracker.New(d.Redis, tracker.WithPrefix(cfg.RedisPrefix), tracker.WithRetention(cfg.Retention))
-	api := NewAPI(cfg.API, cfg.APIKeys, templates, tr, q, cfg.Secrets, NewMetrics(d.Registry), log)
+	limiter := NewQuotaLimiter(d.Redis, cfg.RedisPrefix, cfg.Retention, d.Registry, log)
+	api := NewAPI(cfg.API, cfg.APIKeys, templates, tr, q, cfg.Secrets, NewMetrics(d.Registry), log,
+		WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter))
 	mux := http.NewServeMux()
 	api.Register(mux)
 	ops.Register(mux, d.Gatherer, map[string]ops.Check{"nats": config.NATSCheck(d.NATS), "redis": tr.Ping})
@@ -116,10 +154,13 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 			return fmt.Errorf("HOOKLINE_ADDR: %w", err)
 		}
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	log.Info("ingest listening", zap.String("addr", l.Addr().String()))
 	if d.Ready != nil {
 		d.Ready(l.Addr().String())
 	}
-	return ops.Serve(ctx, srv, l, 60*time.Second, log)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return NewJanitor(tr, q, time.Minute, AbandonedAfter, log).Run(ctx) })
+	g.Go(func() error { return ops.Serve(ctx, srv, l, 60*time.Second, log) })
+	return g.Wait()
 }

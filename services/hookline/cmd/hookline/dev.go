@@ -52,6 +52,7 @@ func devEnv(dataDir, natsURL, redisURL string) (config.Env, error) {
 		"REDIS_URL":                       redisURL,
 		"HOOKLINE_ENCRYPTION_KEY":         strings.TrimSpace(string(key)),
 		"HOOKLINE_API_KEYS":               "dev:" + DevAPIKey,
+		"HOOKLINE_ADMIN_TOKEN":            DevAdminToken,
 		"HOOKLINE_ALLOW_PRIVATE_NETWORKS": "true",
 		"HOOKLINE_ADDR":                   "127.0.0.1:8080",
 		"HOOKLINE_LOG_FORMAT":             "console",

@@ -17,9 +17,15 @@ Usage:
   hookline status UPLOAD_ID            show an upload's status
   hookline attempts UPLOAD_ID          show an upload's delivery attempts
   hookline retry UPLOAD_ID             send an upload's failed pages again
+  hookline admin tenants create --id ID [--name N] [--max-records N] [--max-concurrent-uploads N] [--imports-per-minute N]
+  hookline admin tenants list          list tenants (also: tenants get --id ID)
+  hookline admin keys create --tenant ID   make an API key (shown once)
+  hookline admin keys list --tenant ID     list a tenant's keys (no key material)
+  hookline admin keys revoke --tenant ID --key-id K
 
 Client commands read HOOKLINE_API (default http://127.0.0.1:8080) and
-HOOKLINE_API_KEY (default the dev key of "hookline dev").
+HOOKLINE_API_KEY (default the dev key of "hookline dev"); admin commands read
+HOOKLINE_ADMIN_TOKEN (default the dev admin token of "hookline dev").
 `
 
 func main() {
@@ -41,6 +47,8 @@ func main() {
 		err = runGet(args, "/attempts")
 	case "retry":
 		err = runRetry(args)
+	case "admin":
+		err = runAdmin(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
