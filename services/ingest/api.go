@@ -309,7 +309,8 @@ func (a *API) retryUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, page := range res.Release {
-		if err := a.queue.PublishTicket(r.Context(), &hooklinev1.Ticket{UploadId: id, Page: uint32(page), Tenant: tenant}, res.Gen); err != nil {
+		ticket := &hooklinev1.Ticket{UploadId: id, Page: uint32(page), Tenant: tenant} // #nosec G115 -- page numbers come from the tracker, far below 2^32
+		if err := a.queue.PublishTicket(r.Context(), ticket, res.Gen); err != nil {
 			writeError(w, a.log, fmt.Errorf("%w: publish ticket: %w", errUnavailable, err))
 			return
 		}

@@ -220,7 +220,7 @@ func (l *QuotaLimiter) Admit(ctx context.Context, tenant string, q Quotas) (*Adm
 		}
 		adm.member = member
 		adm.stop, adm.stopped = make(chan struct{}), make(chan struct{})
-		go adm.keepAlive()
+		go adm.keepAlive() // #nosec G118 -- runs until Accepted/Release stops it, past the request's context; each refresh has its own timeout
 	}
 	return adm, nil
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // DevAdminToken is the admin token `hookline dev` sets when HOOKLINE_ADMIN_TOKEN is not set.
-const DevAdminToken = "hookline-dev-admin-token-change-me-0000"
+const DevAdminToken = "hookline-dev-admin-token-change-me-0000" // #nosec G101 -- the documented token of the local dev mode only
 
 const adminUsage = `Usage:
   hookline admin tenants create --id ID [--name NAME] [--max-records N] [--max-concurrent-uploads N] [--imports-per-minute N]
@@ -153,32 +153,13 @@ func adminPrint(ctx context.Context, method, path string, body any) error {
 // adminCall makes an admin API request with HOOKLINE_ADMIN_TOKEN.
 func adminCall(ctx context.Context, method, path string, body any) ([]byte, error) {
 	var rd io.Reader
+	ctype := ""
 	if body != nil {
 		data, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
 		}
-		rd = bytes.NewReader(data)
+		rd, ctype = bytes.NewReader(data), "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, apiBase()+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+adminToken())
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
-	}
-	return data, nil
+	return callWith(ctx, adminToken(), method, path, ctype, rd)
 }

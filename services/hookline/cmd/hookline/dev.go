@@ -29,13 +29,13 @@ import (
 )
 
 // DevAPIKey is the API key `hookline dev` accepts when HOOKLINE_API_KEYS is not set.
-const DevAPIKey = "hookline-dev-key"
+const DevAPIKey = "hookline-dev-key" // #nosec G101 -- the documented key of the local dev mode only
 
 // devEnv fills in what a laptop does not have: an embedded NATS server, a dev
 // API key, an encryption key kept in the data dir, private targets allowed.
 func devEnv(dataDir, natsURL, redisURL string) (config.Env, error) {
 	keyFile := filepath.Join(dataDir, "encryption.key")
-	key, err := os.ReadFile(keyFile)
+	key, err := os.ReadFile(keyFile) // #nosec G304 -- the dev data dir its user chose
 	if errors.Is(err, os.ErrNotExist) {
 		k, gerr := secrets.GenerateKey()
 		if gerr != nil {
