@@ -150,7 +150,7 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.Jet
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc, opts...)
+	js, err := jetstream.New(nc, append([]jetstream.JetStreamOpt{jetstream.WithDefaultTimeout(30 * time.Second)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.Jet
 	}
 	q := &Queue{js: js, cfg: cfg, maxPayload: nc.MaxPayload()}
 	for _, sc := range streams {
-		s, err := js.CreateOrUpdateStream(ctx, sc)
+		s, err := retry(ctx, func() (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, sc) })
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
@@ -188,18 +188,52 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.Jet
 			q.pages = s
 		}
 	}
-	_, err = js.CreateOrUpdateConsumer(ctx, DeliveriesStream, jetstream.ConsumerConfig{
-		Durable:       WorkersConsumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxDeliver:    -1, // customer attempts are counted in Redis, not by redeliveries
-		MaxAckPending: cfg.MaxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+	_, err = retry(ctx, func() (jetstream.Consumer, error) {
+		return js.CreateOrUpdateConsumer(ctx, DeliveriesStream, jetstream.ConsumerConfig{
+			Durable:       WorkersConsumer,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       cfg.AckWait,
+			MaxDeliver:    -1, // customer attempts are counted in Redis, not by redeliveries
+			MaxAckPending: cfg.MaxAckPending,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", WorkersConsumer, err)
 	}
 	return q, nil
+}
+
+// SetupTimeout bounds how long Setup keeps retrying while JetStream is not
+// ready yet (a cluster electing its meta leader, replicated streams being
+// placed on a fresh cluster).
+const SetupTimeout = 2 * time.Minute
+
+// retry calls f until it succeeds, ctx ends or SetupTimeout passes. Only
+// errors that mean "not ready yet" are retried.
+func retry[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	deadline := time.Now().Add(SetupTimeout)
+	for {
+		v, err := f()
+		if err == nil || time.Now().After(deadline) || !transient(err) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func transient(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		// 10008: JetStream temporarily unavailable; 10074: no suitable peers yet
+		return api.ErrorCode == 10008 || api.ErrorCode == 10074 || api.Code == 503
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
 }
 
 // JetStream returns the JetStream context the queue uses.
