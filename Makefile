@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 
-MODULES := ./proto/... ./pkg/... ./services/ingest/... ./services/worker/... ./services/hookline/...
+MODULES := ./proto/... ./pkg/... ./services/ingest/... ./services/worker/... ./services/hookline/... ./scripts/bench/...
 BINARIES := hookline ingest worker
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/hookline/hookline/services/worker.Version=$(VERSION)
@@ -13,7 +13,7 @@ all: build
 
 deps:
 	@command -v go >/dev/null || { echo "Go 1.26 is required: https://go.dev/dl/"; exit 1; }
-	@for m in proto pkg services/ingest services/worker services/hookline; do (cd $$m && go mod download); done
+	@for m in proto pkg services/ingest services/worker services/hookline scripts/bench; do (cd $$m && go mod download); done
 
 redis:
 	@scripts/ensure-redis.sh

@@ -205,8 +205,19 @@ func (e *ParseError) Error() string {
 // Offset set for syntax errors), whose message for anything but an object
 // says "record must be a JSON object".
 func CompactObject(dst, raw []byte, lim Limits) ([]byte, error) {
+	return compactObject(dst, raw, lim, false)
+}
+
+// CompactValidObject is CompactObject for raw that is already known to be
+// valid JSON (a json.RawMessage from encoding/json's decoder): it skips the
+// second validation.
+func CompactValidObject(dst, raw []byte, lim Limits) ([]byte, error) {
+	return compactObject(dst, raw, lim, true)
+}
+
+func compactObject(dst, raw []byte, lim Limits, validated bool) ([]byte, error) {
 	lim = lim.withDefaults()
-	out, perr := compactRecord(dst, raw, lim, false, "record must be a JSON object, not %s")
+	out, perr := compactRecord(dst, raw, lim, validated, "record must be a JSON object, not %s")
 	if perr != nil {
 		return dst, perr
 	}

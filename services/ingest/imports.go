@@ -205,7 +205,7 @@ func (a *API) importJSON(ctx context.Context, tenant string, body io.Reader) (*a
 		rec := in.Records[i]
 		i++
 		var err error
-		buf, err = records.CompactObject(buf[:0], rec, a.cfg.RecordLimits)
+		buf, err = records.CompactValidObject(buf[:0], rec, a.cfg.RecordLimits) // the decoder validated it
 		if err != nil {
 			return nil, &FieldError{Field: fmt.Sprintf("records[%d]", i-1), Message: fmt.Sprintf("records[%d]: %v", i-1, err)}
 		}
@@ -567,7 +567,7 @@ type ackWindow struct {
 
 const (
 	windowPages = 256
-	windowBytes = 32 << 20
+	windowBytes = 8 << 20
 )
 
 func (w *ackWindow) add(ctx context.Context, f jetstream.PubAckFuture, size int) error {
@@ -597,13 +597,20 @@ func (w *ackWindow) wait(ctx context.Context, keep int) error {
 		select {
 		case <-w.futs[0].Ok():
 		case err := <-w.futs[0].Err():
-			w.futs, w.sizes = w.futs[1:], w.sizes[1:] // settled: settle must not wait for it again
+			w.pop() // settled: settle must not wait for it again
 			return fmt.Errorf("%w: store page: %w", errUnavailable, err)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		w.bytes -= w.sizes[0]
-		w.futs, w.sizes = w.futs[1:], w.sizes[1:]
+		w.pop()
 	}
 	return nil
+}
+
+// pop drops the oldest future. Its slot is cleared: the future holds its
+// whole encoded page, which must not stay reachable from the backing array.
+func (w *ackWindow) pop() {
+	w.bytes -= w.sizes[0]
+	w.futs[0] = nil
+	w.futs, w.sizes = w.futs[1:], w.sizes[1:]
 }

@@ -1,0 +1,142 @@
+package tracker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/pkg/redistest"
+)
+
+// benchUpload creates an upload of pages pages (maxInFlight 1) for a
+// benchmark, removed when the benchmark ends (REDIS_URL may be a shared Redis).
+func benchUpload(b *testing.B, tr *Tracker, id string, pages int) error {
+	b.Cleanup(func() { _ = tr.Delete(context.Background(), id, "bench") })
+	_, err := tr.Create(context.Background(), &Upload{
+		ID: id, Tenant: "bench", Template: "BENCH", TotalRecords: pages * 100, TotalPages: pages,
+		Destination: Destination{URL: "http://127.0.0.1:9/hook", AuthHeaderName: "X-API-KEY",
+			SealedAuthHeaderValue: "v1:k1:c2VhbGVkLXZhbHVlLW9mLXRoZS1hdXRoLWhlYWRlcg", ChunkSize: 100,
+			RetryCount: 3, RetryIntervalMs: 1000, TimeoutMs: 30000, MaxInFlight: 1},
+		Extra: []byte(`{"batch":7}`),
+	})
+	return err
+}
+
+// deliverPage is what a worker asks of the tracker for one delivered page:
+// the begin script, then the finish script with an attempt record.
+func deliverPage(ctx context.Context, tr *Tracker, id string, page int, token string) error {
+	now := time.Now()
+	bg, err := tr.Begin(ctx, id, page, token, 2*time.Minute, now)
+	if err != nil {
+		return err
+	}
+	if bg.State != BeginGo {
+		return fmt.Errorf("page %d: begin state %v, want go", page, bg.State)
+	}
+	_, err = tr.Finish(ctx, id, page, Finish{
+		Outcome: Delivered, Token: token, Now: now,
+		Attempt: &Attempt{Page: page, Attempt: 1, Outcome: string(Delivered), StatusCode: 200, DurationMs: 2, At: now.UTC()},
+	})
+	return err
+}
+
+// BenchmarkBeginFinish measures one page's begin + finish scripts (two
+// round trips to a real redis-server on loopback), one page after another.
+func BenchmarkBeginFinish(b *testing.B) {
+	ctx := context.Background()
+	tr := New(redistest.Client(b), WithPrefix(redistest.Prefix(b)))
+	id := "BENCH" + strconv.Itoa(b.N)
+	if err := benchUpload(b, tr, id, b.N); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := deliverPage(ctx, tr, id, i+1, "tok"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+}
+
+// BenchmarkBeginFinishParallel runs begin + finish from 64 goroutines at once
+// (a worker's default concurrency), each on its own upload: the tracker's
+// ceiling in pages per second on this machine, Redis included.
+func BenchmarkBeginFinishParallel(b *testing.B) {
+	ctx := context.Background()
+	tr := New(redistest.Client(b), WithPrefix(redistest.Prefix(b)))
+	var seq atomic.Int64
+	procs := runtime.GOMAXPROCS(0)
+	b.SetParallelism((64 + procs - 1) / procs)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		id := "PAR" + strconv.Itoa(b.N) + "." + strconv.FormatInt(seq.Add(1), 10)
+		if err := benchUpload(b, tr, id, 1<<30); err != nil {
+			b.Error(err)
+			return
+		}
+		page := 0
+		for pb.Next() {
+			page++
+			if err := deliverPage(ctx, tr, id, page, "tok"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+}
+
+// BenchmarkBeginFinishPipelined sends the same two scripts for 16 pages (of
+// 16 uploads) at a time in one pipeline: begin for all 16, then finish for
+// all 16. It shows what batching the tracker calls of a worker's concurrent
+// deliveries (one write and one read per batch instead of per page) would
+// cost per page. One op is one page.
+func BenchmarkBeginFinishPipelined(b *testing.B) {
+	const batch = 16
+	ctx := context.Background()
+	rdb := redistest.Client(b)
+	tr := New(rdb, WithPrefix(redistest.Prefix(b)))
+	if err := beginScript.Load(ctx, rdb).Err(); err != nil {
+		b.Fatal(err)
+	}
+	if err := finishScript.Load(ctx, rdb).Err(); err != nil {
+		b.Fatal(err)
+	}
+	pages := b.N/batch + 1
+	ids := make([]string, batch)
+	for i := range ids {
+		ids[i] = "PIPE" + strconv.Itoa(b.N) + "." + strconv.Itoa(i)
+		if err := benchUpload(b, tr, ids[i], pages); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done, page := 0, 1; done < b.N; page++ {
+		now := time.Now()
+		pipe := rdb.Pipeline()
+		for _, id := range ids {
+			beginScript.EvalSha(ctx, pipe, tr.keys(id), page, now.UnixMilli(), (2 * time.Minute).Milliseconds(), "tok")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		pipe = rdb.Pipeline()
+		for _, id := range ids {
+			attempt, _ := json.Marshal(&Attempt{Page: page, Attempt: 1, Outcome: string(Delivered), StatusCode: 200, DurationMs: 2, At: now.UTC()})
+			finishScript.EvalSha(ctx, pipe, tr.keys(id), page, now.UnixMilli(), string(Delivered), attempt, int64(0), "", tr.logCap, tr.retention.Milliseconds(), "tok")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		done += batch
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// api is a client of ingest's /v1 API.
+type api struct {
+	base string
+	hc   *http.Client
+}
+
+func newAPI(addr string) *api {
+	tr := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
+	return &api{base: "http://" + addr, hc: &http.Client{Transport: tr, Timeout: 30 * time.Minute}}
+}
+
+type accepted struct {
+	UploadID     string `json:"uploadId"`
+	TotalRecords int    `json:"totalRecords"`
+	TotalPages   int    `json:"totalPages"`
+	Status       string `json:"status"`
+}
+
+type uploadView struct {
+	UploadID       string `json:"uploadId"`
+	Status         string `json:"status"`
+	TotalPages     int    `json:"totalPages"`
+	DeliveredPages int    `json:"deliveredPages"`
+	FailedPages    int    `json:"failedPages"`
+}
+
+func (a *api) do(ctx context.Context, method, path, ctype string, body io.Reader, want int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// putTemplate creates or replaces a webhook template.
+func (a *api) putTemplate(ctx context.Context, code, url string, chunkSize, maxInFlight int) error {
+	body, _ := json.Marshal(map[string]any{
+		"name": "bench " + code,
+		"destination": map[string]any{"webhook": map[string]any{
+			"url": url, "authHeaderName": "X-API-KEY", "chunkSize": chunkSize,
+			"retryCount": 3, "retryInterval": 100, "timeout": 30000, "maxInFlight": maxInFlight,
+		}},
+	})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, a.base+"/v1/templates/"+code, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("PUT template %s: status %d: %s", code, resp.StatusCode, b)
+	}
+	return nil
+}
+
+// importJSON posts a prebuilt JSON import body.
+func (a *api) importJSON(ctx context.Context, body []byte) (accepted, error) {
+	var acc accepted
+	err := a.do(ctx, http.MethodPost, "/v1/imports", "application/json", bytes.NewReader(body), http.StatusAccepted, &acc)
+	return acc, err
+}
+
+// importFile streams a CSV file as a multipart import, the way a browser or
+// the CLI uploads it.
+func (a *api) importFile(ctx context.Context, template, authValue, path string) (accepted, error) {
+	f, err := os.Open(path) // #nosec G304 -- the CSV file the bench generated
+	if err != nil {
+		return accepted{}, err
+	}
+	defer f.Close()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		err := func() error {
+			if err := mw.WriteField("template", template); err != nil {
+				return err
+			}
+			if err := mw.WriteField("authHeaderValue", authValue); err != nil {
+				return err
+			}
+			h := textproto.MIMEHeader{}
+			h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, filepath.Base(path)))
+			h.Set("Content-Type", "text/csv")
+			part, err := mw.CreatePart(h)
+			if err != nil {
+				return err
+			}
+			if _, err := io.CopyBuffer(part, f, make([]byte, 256<<10)); err != nil {
+				return err
+			}
+			return mw.Close()
+		}()
+		pw.CloseWithError(err)
+	}()
+	var acc accepted
+	err = a.do(ctx, http.MethodPost, "/v1/imports", mw.FormDataContentType(), pr, http.StatusAccepted, &acc)
+	_ = pr.CloseWithError(io.ErrClosedPipe)
+	return acc, err
+}
+
+func (a *api) upload(ctx context.Context, id string) (uploadView, error) {
+	var u uploadView
+	err := a.do(ctx, http.MethodGet, "/v1/uploads/"+id, "", nil, http.StatusOK, &u)
+	return u, err
+}
+
+// verify checks, through the API, that every upload completed with every
+// page delivered. It polls for a short while: the status is written by the
+// worker's finish script right after the last POST.
+func (a *api) verify(ctx context.Context, ids []string) error {
+	for _, id := range ids {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			u, err := a.upload(ctx, id)
+			if err != nil {
+				return err
+			}
+			if u.Status == "completed" && u.DeliveredPages == u.TotalPages {
+				break
+			}
+			if u.Status == "failed" || time.Now().After(deadline) {
+				return fmt.Errorf("upload %s: status %s, %d/%d pages delivered, %d failed",
+					id, u.Status, u.DeliveredPages, u.TotalPages, u.FailedPages)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/hookline/hookline/pkg/records"
+)
+
+// BenchmarkJSONImport compares two ways of reading the records of a JSON
+// import body (5,000 small records, the body of step 1):
+//
+//   - "decode+compact" is what services/ingest importJSON does: decode the
+//     whole body with encoding/json into a struct whose records field is a
+//     []json.RawMessage, then records.CompactObject on each record;
+//   - "decode-only" is the encoding/json part alone, "revalidate-only" the
+//     json.Valid that CompactObject runs again on each decoded record;
+//   - "stream" reads the same records with pkg/records' streaming JSON array
+//     reader (what a multipart .json file goes through).
+func BenchmarkJSONImport(b *testing.B) {
+	body := importBody("BENCH_DELIVERY", 5000)
+	start := bytes.Index(body, []byte(`"records":`)) + len(`"records":`)
+	array := body[start : len(body)-1]
+	b.Run("decode+compact", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var in struct {
+				Template        string            `json:"template"`
+				AuthHeaderValue *string           `json:"authHeaderValue"`
+				Extra           json.RawMessage   `json:"extra"`
+				Records         []json.RawMessage `json:"records"`
+			}
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in); err != nil {
+				b.Fatal(err)
+			}
+			var buf []byte
+			for _, rec := range in.Records {
+				var err error
+				if buf, err = records.CompactObject(buf[:0], rec, records.Limits{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("decode-only", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var in struct {
+				Template        string            `json:"template"`
+				AuthHeaderValue *string           `json:"authHeaderValue"`
+				Extra           json.RawMessage   `json:"extra"`
+				Records         []json.RawMessage `json:"records"`
+			}
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("revalidate-only", func(b *testing.B) {
+		// The json.Valid that CompactObject runs on each record the decoder
+		// has already validated.
+		var in struct {
+			Records []json.RawMessage `json:"records"`
+		}
+		if err := json.Unmarshal(body, &in); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			for _, rec := range in.Records {
+				if !json.Valid(rec) {
+					b.Fatal("invalid")
+				}
+			}
+		}
+	})
+	b.Run("stream", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			rd, err := records.NewReader(records.JSONArray, bytes.NewReader(array), records.Limits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for {
+				_, err := rd.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			if n != 5000 {
+				b.Fatalf("read %d records", n)
+			}
+		}
+	})
+}
