@@ -26,6 +26,13 @@ func (t *Tracker) Staged(ctx context.Context, id string) error {
 	return t.rdb.ZRem(ctx, t.stagingKey(), id).Err()
 }
 
+// Claim takes an upload out of the staging set and reports whether this call
+// did: of the committing import and the janitor, exactly one claims it.
+func (t *Tracker) Claim(ctx context.Context, id string) (bool, error) {
+	n, err := t.rdb.ZRem(ctx, t.stagingKey(), id).Result()
+	return n == 1, err
+}
+
 // Abandoned lists uploads whose staging heartbeat is older than before and
 // that never got an upload record: their pages are orphans. Uploads that did
 // get a record (accepted, but Staged was not called) are removed from the

@@ -36,6 +36,7 @@ type UploadTracker interface {
 	ReleaseIdempotencyKey(ctx context.Context, tenant, key string) error
 	Staging(ctx context.Context, id string, now time.Time) error
 	Staged(ctx context.Context, id string) error
+	Claim(ctx context.Context, id string) (bool, error)
 }
 
 // APIConfig are the API's limits.

@@ -398,15 +398,39 @@ func (a *API) importMultipart(ctx context.Context, tenant string, mr *multipart.
 // staged is an upload whose pages are all stored in the queue but which is not
 // yet accepted: no record, no tickets.
 type staged struct {
-	a            *API
-	id           string
-	totalRecords int
-	totalPages   int
-	committed    bool
+	a             *API
+	id            string
+	totalRecords  int
+	totalPages    int
+	committed     bool
+	stopHeartbeat context.CancelFunc
+}
+
+// startHeartbeat renews the staging mark until the upload is accepted or
+// abandoned, however slowly the file arrives.
+func (s *staged) startHeartbeat(ctx context.Context) {
+	ctx, s.stopHeartbeat = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		t := time.NewTicker(StagingHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if err := s.a.tracker.Staging(ctx, s.id, time.Now()); err != nil && ctx.Err() == nil {
+					s.a.log.Warn("renew staging mark", zap.String("upload", s.id), zap.Error(err))
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 }
 
 // abandon removes the pages of an upload that was never accepted.
 func (s *staged) abandon(ctx context.Context) {
+	if s.stopHeartbeat != nil {
+		s.stopHeartbeat()
+	}
 	if s.committed {
 		return
 	}
@@ -430,7 +454,7 @@ func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_
 	if err := a.tracker.Staging(ctx, st.id, time.Now()); err != nil {
 		return nil, fmt.Errorf("%w: mark staging: %w", errUnavailable, err)
 	}
-	heartbeat := time.Now()
+	st.startHeartbeat(ctx)
 	var window ackWindow
 	defer func() {
 		if err != nil {
@@ -454,9 +478,7 @@ func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_
 			return err
 		}
 		if int64(len(data)) > limit {
-			return &APIError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Field: "destination.webhook.chunkSize",
-				Message: fmt.Sprintf("page %d (%d records) is %d bytes, over the queue's message limit of %d bytes: lower the template's chunkSize",
-					st.totalPages, count, len(data), limit)}
+			return pageTooLarge(st.totalPages, count, len(data), limit)
 		}
 		fut, err := a.queue.PublishPageAsync(st.id, st.totalPages, data)
 		if err != nil {
@@ -464,12 +486,6 @@ func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_
 		}
 		a.metrics.pages.Inc()
 		buf, count = buf[:0], 0
-		if time.Since(heartbeat) > StagingHeartbeat {
-			heartbeat = time.Now()
-			if err := a.tracker.Staging(ctx, st.id, heartbeat); err != nil {
-				return fmt.Errorf("%w: mark staging: %w", errUnavailable, err)
-			}
-		}
 		return window.add(ctx, fut, len(data))
 	}
 	for {
@@ -495,6 +511,11 @@ func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_
 		buf = append(buf, rec...)
 		count++
 		st.totalRecords++
+		if int64(len(buf)) > limit {
+			// Refuse as soon as the page cannot fit, not after chunkSize records:
+			// memory stays bounded by one message.
+			return nil, pageTooLarge(st.totalPages+1, count, len(buf), limit)
+		}
 		if count == chunk {
 			if err := flush(); err != nil {
 				return nil, err
@@ -514,6 +535,12 @@ func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_
 	}
 	a.metrics.records.Add(float64(st.totalRecords))
 	return st, nil
+}
+
+func pageTooLarge(page, records, size int, limit int64) error {
+	return &APIError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Field: "destination.webhook.chunkSize",
+		Message: fmt.Sprintf("page %d (%d records so far) is %d bytes, over the queue's message limit of %d bytes: lower the template's chunkSize",
+			page, records, size, limit)}
 }
 
 // commit stores the upload record and publishes the first tickets. Only then
@@ -536,6 +563,16 @@ func (a *API) commit(ctx context.Context, tenant string, meta *importMeta, st *s
 			RetryIntervalMs: wh.RetryInterval.Milliseconds(), TimeoutMs: wh.Timeout.Milliseconds(), MaxInFlight: wh.MaxInFlight,
 		},
 	}
+	// Take the upload out of the staging set before it gets a record: if the
+	// janitor took it first (its heartbeat went stale), its pages may be gone.
+	st.stopHeartbeat()
+	claimed, err := a.tracker.Claim(ctx, st.id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: clear staging mark: %w", errUnavailable, err)
+	}
+	if !claimed {
+		return nil, fmt.Errorf("%w: the import stalled and its pages were cleaned up", errUnavailable)
+	}
 	release, err := a.tracker.Create(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("%w: store upload: %w", errUnavailable, err)
@@ -549,9 +586,6 @@ func (a *API) commit(ctx context.Context, tenant string, meta *importMeta, st *s
 		}
 	}
 	st.committed = true
-	if err := a.tracker.Staged(ctx, st.id); err != nil {
-		a.log.Warn("clear staging mark", zap.String("upload", st.id), zap.Error(err)) // the janitor clears it
-	}
 	a.metrics.uploads.Inc()
 	a.log.Info("upload accepted", zap.String("upload", st.id), zap.String("tenant", tenant),
 		zap.String("template", u.Template), zap.Int("records", st.totalRecords), zap.Int("pages", st.totalPages))

@@ -18,7 +18,8 @@ const (
 // StagingStore is what the janitor needs of the tracker.
 type StagingStore interface {
 	Abandoned(ctx context.Context, before time.Time, limit int64) ([]string, error)
-	Staged(ctx context.Context, id string) error
+	Staging(ctx context.Context, id string, now time.Time) error
+	Claim(ctx context.Context, id string) (bool, error)
 }
 
 // PagePurger removes an upload's pages.
@@ -67,12 +68,19 @@ func (j *Janitor) Sweep(ctx context.Context) int {
 	}
 	n := 0
 	for _, id := range ids {
-		if err := j.pages.PurgeUpload(ctx, id); err != nil {
-			j.log.Warn("janitor: purge pages", zap.String("upload", id), zap.Error(err))
+		// Claim first: an import that commits now claims it instead and fails.
+		claimed, err := j.store.Claim(ctx, id)
+		if err != nil {
+			j.log.Warn("janitor: claim", zap.String("upload", id), zap.Error(err))
 			continue
 		}
-		if err := j.store.Staged(ctx, id); err != nil {
-			j.log.Warn("janitor: clear staging mark", zap.String("upload", id), zap.Error(err))
+		if !claimed {
+			continue
+		}
+		if err := j.pages.PurgeUpload(ctx, id); err != nil {
+			// Put it back so a later sweep tries again.
+			_ = j.store.Staging(ctx, id, time.Time{})
+			j.log.Warn("janitor: purge pages", zap.String("upload", id), zap.Error(err))
 			continue
 		}
 		j.log.Info("janitor: purged the pages of an import that was never accepted", zap.String("upload", id))

@@ -63,4 +63,12 @@ func TestJanitorPurgesAbandonedImports(t *testing.T) {
 	if n := j.Sweep(ctx); n != 0 {
 		t.Fatalf("second sweep cleaned %d, want 0", n)
 	}
+	// An import committing after the janitor took its upload must fail, and
+	// a live one claims its own.
+	if ok, err := tr.Claim(ctx, "DEAD"); err != nil || ok {
+		t.Fatalf("claim of a swept upload = %v, %v; want false", ok, err)
+	}
+	if ok, err := tr.Claim(ctx, "LIVE"); err != nil || !ok {
+		t.Fatalf("claim of a live upload = %v, %v; want true", ok, err)
+	}
 }
