@@ -290,6 +290,7 @@ func (q *Queue) PurgePage(ctx context.Context, uploadID string, page int) error 
 // PublishTicket stores a ticket and waits for the server's acknowledgement.
 // gen is the upload's retry generation, part of the de-duplication id.
 func (q *Queue) PublishTicket(ctx context.Context, t *hooklinev1.Ticket, gen int) error {
+	t.Gen = uint32(gen) // #nosec G115 -- retry generations count manual retries
 	data, err := proto.Marshal(t)
 	if err != nil {
 		return err

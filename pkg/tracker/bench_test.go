@@ -31,7 +31,7 @@ func benchUpload(b *testing.B, tr *Tracker, id string, pages int) error {
 // the begin script, then the finish script with an attempt record.
 func deliverPage(ctx context.Context, tr *Tracker, id string, page int, token string) error {
 	now := time.Now()
-	bg, err := tr.Begin(ctx, id, page, token, 2*time.Minute, now)
+	bg, err := tr.Begin(ctx, id, page, 0, token, 2*time.Minute, now)
 	if err != nil {
 		return err
 	}

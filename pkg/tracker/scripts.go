@@ -14,12 +14,13 @@ import "github.com/redis/go-redis/v9"
 //	KEYS[6] q    list: failed pages queued again by a retry, released one by one
 
 // beginScript decides whether a worker may send a page now.
-// ARGV: page, now ms, lease ms, token.
-// Returns {"gone"} | {"done", released, gen} | {"busy", ms} | {"wait", ms} |
+// ARGV: page, now ms, lease ms, token, the ticket's retry generation.
+// Returns {"gone"} | {"stale"} | {"done", released, gen} | {"busy", ms} | {"wait", ms} |
 // {"go", attempts, template, totalRecords, totalPages, extra, dest, tenant, gen}.
 var beginScript = redis.NewScript(`
 local page = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+if tonumber(ARGV[5]) < tonumber(redis.call('HGET', KEYS[1], 'gen') or '0') then return {'stale'} end
 if redis.call('SISMEMBER', KEYS[3], page) == 1 or redis.call('HEXISTS', KEYS[4], page) == 1 then
   return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0'}
 end
@@ -32,8 +33,8 @@ end
 local nextAt = tonumber(redis.call('HGET', KEYS[2], 'n:'..page) or '0')
 if nextAt > now then return {'wait', tostring(nextAt - now)} end
 redis.call('HSET', KEYS[2], 'l:'..page, ARGV[4]..'|'..tostring(now + tonumber(ARGV[3])))
-local u = redis.call('HMGET', KEYS[1], 'template', 'totalRecords', 'totalPages', 'extra', 'dest', 'tenant', 'gen')
-return {'go', redis.call('HGET', KEYS[2], 'a:'..page) or '0', u[1], u[2], u[3], u[4] or '', u[5], u[6], u[7] or '0'}
+local u = redis.call('HMGET', KEYS[1], 'template', 'totalRecords', 'totalPages', 'extra', 'dest', 'tenant', 'gen', 'createdAt')
+return {'go', redis.call('HGET', KEYS[2], 'a:'..page) or '0', u[1], u[2], u[3], u[4] or '', u[5], u[6], u[7] or '0', u[8] or '0'}
 `)
 
 // finishScript records the outcome of an attempt.
@@ -102,9 +103,18 @@ return {outcome, tostring(nxt), redis.call('HGET', KEYS[1], 'gen') or '0', statu
 // retryScript queues an upload's failed pages again. ARGV: now ms, maxInFlight.
 // Returns {"gone"} | {"busy"} (still delivering) | {n, gen, page...} where the
 // listed pages are to be released now and the rest wait in the queue list.
+// Until the caller confirms their tickets are published (retryPublished),
+// the answer is kept: a retry call whose publishing failed can be repeated
+// and publishes the same tickets again.
 var retryScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
-if redis.call('HGET', KEYS[1], 'status') == 'delivering' then return {'busy'} end
+if redis.call('HGET', KEYS[1], 'status') == 'delivering' then
+  local pending = redis.call('HGET', KEYS[1], 'retryRelease')
+  if not pending then return {'busy'} end
+  local out = {redis.call('HGET', KEYS[1], 'retryRequeued') or '0', redis.call('HGET', KEYS[1], 'gen') or '0'}
+  for p in string.gmatch(pending, '[^,]+') do table.insert(out, p) end
+  return out
+end
 local failed = redis.call('HKEYS', KEYS[4])
 if #failed == 0 then return {'0', redis.call('HGET', KEYS[1], 'gen') or '0'} end
 local pages = {}
@@ -118,7 +128,9 @@ for i, p in ipairs(pages) do
   redis.call('HDEL', KEYS[2], 'a:'..p, 'n:'..p, 'r:'..p, 'l:'..p)
   if i <= window then table.insert(out, tostring(p)) else redis.call('RPUSH', KEYS[6], p) end
 end
-redis.call('HSET', KEYS[1], 'status', 'delivering', 'updatedAt', ARGV[1])
+local release = {}
+for i = 3, #out do release[#release + 1] = out[i] end
+redis.call('HSET', KEYS[1], 'status', 'delivering', 'updatedAt', ARGV[1], 'retryRelease', table.concat(release, ','), 'retryRequeued', tostring(#pages))
 redis.call('HDEL', KEYS[1], 'completedAt')
 for i = 1, 6 do redis.call('PERSIST', KEYS[i]) end
 return out

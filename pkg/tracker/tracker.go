@@ -88,7 +88,6 @@ type Attempt struct {
 	ResponseBody string    `json:"responseBody"`
 	DurationMs   int64     `json:"durationMs"`
 	At           time.Time `json:"at"`
-	Worker       string    `json:"worker,omitempty"`
 }
 
 // Failure is one entry of an upload's failure log: an undelivered page.
@@ -319,6 +318,7 @@ const (
 	BeginBusy                   // another live worker holds the page: drop this duplicate ticket
 	BeginWait                   // the retry interval has not passed: hand back for Wait
 	BeginGone                   // the upload no longer exists
+	BeginStale                  // a ticket from before a manual retry: drop it
 )
 
 // Begin is the answer to Begin.
@@ -331,18 +331,21 @@ type Begin struct {
 	Upload   *Upload       // BeginGo: template, totals, extra, destination, tenant
 }
 
-// Begin checks whether a page may be sent now and, if so, takes a lease on it
+// Begin checks whether a page may be sent now (gen is the ticket's retry
+// generation) and, if so, takes a lease on it
 // for leaseFor so that no other worker sends it at the same time. token
 // identifies the ticket delivery (a redelivery of the same ticket may take
 // over its own lease).
-func (t *Tracker) Begin(ctx context.Context, id string, page int, token string, leaseFor time.Duration, now time.Time) (Begin, error) {
-	res, err := beginScript.Run(ctx, t.rdb, t.keys(id), page, now.UnixMilli(), leaseFor.Milliseconds(), token).StringSlice()
+func (t *Tracker) Begin(ctx context.Context, id string, page, gen int, token string, leaseFor time.Duration, now time.Time) (Begin, error) {
+	res, err := beginScript.Run(ctx, t.rdb, t.keys(id), page, now.UnixMilli(), leaseFor.Milliseconds(), token, gen).StringSlice()
 	if err != nil {
 		return Begin{}, err
 	}
 	switch res[0] {
 	case "gone":
 		return Begin{State: BeginGone}, nil
+	case "stale":
+		return Begin{State: BeginStale}, nil
 	case "done":
 		return Begin{State: BeginDone, Released: atoi(res[1]), Gen: atoi(res[2])}, nil
 	case "busy":
@@ -350,7 +353,7 @@ func (t *Tracker) Begin(ctx context.Context, id string, page int, token string, 
 	case "wait":
 		return Begin{State: BeginWait, Wait: time.Duration(atoi(res[1])) * time.Millisecond}, nil
 	case "go":
-		u := &Upload{ID: id, Template: res[2], Tenant: res[7], Status: StatusDelivering}
+		u := &Upload{ID: id, Template: res[2], Tenant: res[7], Status: StatusDelivering, CreatedAt: msTime(res[9])}
 		u.TotalRecords, u.TotalPages = atoi(res[3]), atoi(res[4])
 		if res[5] != "" {
 			u.Extra = json.RawMessage(res[5])
@@ -467,4 +470,9 @@ func (t *Tracker) Retry(ctx context.Context, id, tenant string, now time.Time) (
 		r.Release = append(r.Release, atoi(p))
 	}
 	return r, nil
+}
+
+// RetryPublished confirms that the tickets Retry asked for are published.
+func (t *Tracker) RetryPublished(ctx context.Context, id string) error {
+	return t.rdb.HDel(ctx, t.keys(id)[0], "retryRelease", "retryRequeued").Err()
 }

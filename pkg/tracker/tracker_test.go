@@ -32,7 +32,12 @@ func create(t *testing.T, tr *Tracker, id string, pages, window int) {
 
 func begin(t *testing.T, tr *Tracker, id string, page int, token string, now time.Time) Begin {
 	t.Helper()
-	b, err := tr.Begin(context.Background(), id, page, token, time.Minute, now)
+	return beginGen(t, tr, id, page, 0, token, now)
+}
+
+func beginGen(t *testing.T, tr *Tracker, id string, page, gen int, token string, now time.Time) Begin {
+	t.Helper()
+	b, err := tr.Begin(context.Background(), id, page, gen, token, time.Minute, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,10 +185,23 @@ func TestFailureLogAndRetry(t *testing.T) {
 	if r.Requeued != 2 || len(r.Release) != 1 || r.Release[0] != 1 || r.Gen != 1 {
 		t.Fatalf("retry = %+v, want 2 requeued, page 1 released, gen 1", r)
 	}
+	// Until the tickets are confirmed published, a repeated retry call gets
+	// the same answer (its first publishing may have failed).
+	again, err := tr.Retry(ctx, "U5", "acme", now)
+	if err != nil || again.Gen != 1 || len(again.Release) != 1 || again.Release[0] != 1 || again.Requeued != 2 {
+		t.Fatalf("repeated retry = %+v, %v", again, err)
+	}
+	if err := tr.RetryPublished(ctx, "U5"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := tr.Retry(ctx, "U5", "acme", now); !errors.Is(err, ErrBusy) {
 		t.Fatalf("retry while delivering: %v, want ErrBusy", err)
 	}
-	b := begin(t, tr, "U5", 1, "t2", now)
+	// A ticket left over from before the retry is dropped.
+	if b := beginGen(t, tr, "U5", 3, 0, "old", now); b.State != BeginStale {
+		t.Fatalf("stale ticket begin = %+v, want stale", b)
+	}
+	b := beginGen(t, tr, "U5", 1, 1, "t2", now)
 	if b.State != BeginGo || b.Attempts != 0 {
 		t.Fatalf("retried page begin = %+v, want go with attempts reset", b)
 	}
@@ -191,7 +209,7 @@ func TestFailureLogAndRetry(t *testing.T) {
 	if fin.Released != 3 || fin.Gen != 1 {
 		t.Fatalf("finishing retried page 1 released %d (gen %d), want 3 (gen 1)", fin.Released, fin.Gen)
 	}
-	begin(t, tr, "U5", 3, "t3", now)
+	beginGen(t, tr, "U5", 3, 1, "t3", now)
 	fin = finish(t, tr, "U5", 3, Finish{Outcome: Delivered, Token: "t3"})
 	if !fin.CompletedNow || fin.Status != StatusCompleted || fin.Released != 0 {
 		t.Fatalf("last retried page = %+v", fin)

@@ -30,6 +30,7 @@ type UploadTracker interface {
 	Attempts(ctx context.Context, id string) ([]tracker.Attempt, error)
 	Failures(ctx context.Context, id string) ([]tracker.Failure, error)
 	Retry(ctx context.Context, id, tenant string, now time.Time) (tracker.Retried, error)
+	RetryPublished(ctx context.Context, id string) error
 	ReserveIdempotencyKey(ctx context.Context, tenant, key string) ([]byte, error)
 	RefreshIdempotencyKey(ctx context.Context, tenant, key string) error
 	CompleteIdempotencyKey(ctx context.Context, tenant, key string, answer []byte, ttl time.Duration) error
@@ -309,12 +310,19 @@ func (a *API) retryUpload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.log, storeErr(err))
 		return
 	}
+	// Publish even if the client goes away: the pages are already queued in
+	// the tracker. If publishing fails, the next retry call publishes again.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+	defer cancel()
 	for _, page := range res.Release {
 		ticket := &hooklinev1.Ticket{UploadId: id, Page: uint32(page), Tenant: tenant} // #nosec G115 -- page numbers come from the tracker, far below 2^32
-		if err := a.queue.PublishTicket(r.Context(), ticket, res.Gen); err != nil {
+		if err := a.queue.PublishTicket(pctx, ticket, res.Gen); err != nil {
 			writeError(w, a.log, fmt.Errorf("%w: publish ticket: %w", errUnavailable, err))
 			return
 		}
+	}
+	if err := a.tracker.RetryPublished(pctx, id); err != nil {
+		a.log.Warn("confirm retry tickets", zap.String("upload", id), zap.Error(err)) // a repeated call republishes, de-duplicated
 	}
 	a.log.Info("failed pages queued again", zap.String("upload", id), zap.Int("pages", res.Requeued))
 	writeJSON(w, http.StatusOK, map[string]int{"requeuedPages": res.Requeued})

@@ -101,7 +101,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 		return err
 	}
 	m := NewMetrics(d.Registry)
-	dl := NewDeliverer(q, tr, client, cfg.Secrets, log, m, WithTemplates(store, cfg.TemplateCacheTTL))
+	dl := NewDeliverer(q, tr, client, cfg.Secrets, log, m, WithTemplates(store, cfg.TemplateCacheTTL), WithPagesMaxAge(cfg.Queue.PagesMaxAge))
 	pool := NewPool(cons, q, Recover(log)(dl.Handle), cfg.Concurrency, cfg.ShutdownGrace, cfg.Queue.AckWait, m, log)
 
 	g, ctx := errgroup.WithContext(ctx)

@@ -24,7 +24,7 @@ import (
 
 // Tracker is the upload state the worker needs.
 type Tracker interface {
-	Begin(ctx context.Context, id string, page int, token string, leaseFor time.Duration, now time.Time) (tracker.Begin, error)
+	Begin(ctx context.Context, id string, page, gen int, token string, leaseFor time.Duration, now time.Time) (tracker.Begin, error)
 	Finish(ctx context.Context, id string, page int, f tracker.Finish) (tracker.Finished, error)
 }
 
@@ -61,6 +61,14 @@ type Deliverer struct {
 	now     func() time.Time
 	bufs    sync.Pool
 	tmpl    TemplateSource // nil: sign with the upload's snapshot only
+	// pagesMaxAge: a page younger than this that is not found is taken for
+	// a lagging replica, not for lost (0: every miss is final).
+	pagesMaxAge time.Duration
+}
+
+// WithPagesMaxAge tells the Deliverer how long pages are kept.
+func WithPagesMaxAge(d time.Duration) DelivererOption {
+	return func(dl *Deliverer) { dl.pagesMaxAge = d }
 }
 
 // DelivererOption configures a Deliverer.
@@ -82,14 +90,16 @@ func NewDeliverer(q Queue, tr Tracker, send Sender, box *secrets.Box, log *zap.L
 	return d
 }
 
-// leaseMargin is added to the destination's timeout for the page lease.
-const leaseMargin = 15 * time.Second
+// leaseFor is how long a worker holds a page: the longest a handler can take
+// (page read and template read, 30 s each at most, plus the 120 s maximum
+// timeout) with a margin.
+const leaseFor = 4 * time.Minute
 
 // Handle delivers the page of one ticket. See errors.go for what the result means.
 func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 	id, page := t.GetUploadId(), int(t.GetPage())
 	log := d.log.With(zap.String("upload", id), zap.Int("page", page))
-	b, err := d.tr.Begin(ctx, id, page, t.Token, 2*time.Minute+leaseMargin, d.now())
+	b, err := d.tr.Begin(ctx, id, page, int(t.GetGen()), t.Token, leaseFor, d.now())
 	if err != nil {
 		return fmt.Errorf("tracker begin: %w", err)
 	}
@@ -100,6 +110,9 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 	case tracker.BeginDone:
 		// A redelivered ticket: the page is finished; make sure what it released exists.
 		return d.release(ctx, t, b.Released, b.Gen)
+	case tracker.BeginStale:
+		log.Debug("ticket from before a manual retry dropped")
+		return nil
 	case tracker.BeginBusy:
 		log.Debug("duplicate ticket dropped: another worker holds the page")
 		return nil
@@ -110,6 +123,11 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 	u := b.Upload
 	attempt := b.Attempts + 1
 	pg, err := d.q.GetPage(ctx, id, page)
+	if errors.Is(err, queue.ErrPageNotFound) && d.pagesMaxAge > 0 && d.now().Sub(u.CreatedAt) < d.pagesMaxAge-time.Minute {
+		// Young pages are not gone: a direct get answered by a replica that
+		// has not caught up yet. Try again shortly.
+		return d.giveBack(ctx, t, u, attempt, fmt.Errorf("read page: %w (the replica may lag)", err))
+	}
 	if errors.Is(err, queue.ErrPageNotFound) {
 		// The page's data is gone (older than the stream's MaxAge): it can never
 		// be delivered. Record it, so nothing disappears silently.
@@ -122,6 +140,14 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 	}
 
 	dest, err := d.destination(ctx, u)
+	if errors.Is(err, secrets.ErrDecrypt) {
+		// Retrying cannot help until an operator restores the key: record the
+		// page as undelivered (it can be retried once the key is back).
+		return d.finish(ctx, t, u, outcomeFailed, &tracker.Attempt{
+			Page: page, Attempt: attempt, Outcome: string(tracker.Failed), At: d.now().UTC(),
+			Error: err.Error() + " (is the key that sealed it missing from HOOKLINE_ENCRYPTION_KEYS?)",
+		}, 0, log)
+	}
 	if err != nil {
 		return d.giveBack(ctx, t, u, attempt, err)
 	}
@@ -242,8 +268,11 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 	fin, err := d.tr.Finish(ctx, id, page, f)
 	if err != nil {
 		// The attempt was made but not recorded: hand the ticket back; the
-		// page may be sent once more (delivery is at-least-once).
-		return fmt.Errorf("tracker finish: %w", err)
+		// page may be sent once more (delivery is at-least-once), but not
+		// sooner than the retry interval.
+		d.metrics.infraErrors.Inc()
+		log.Warn("recording the attempt failed; ticket handed back", zap.Error(err))
+		return &RetryError{After: max(time.Second, u.Destination.RetryInterval()), Err: fmt.Errorf("tracker finish: %w", err)}
 	}
 	d.metrics.attempts.WithLabelValues(string(f.Outcome)).Inc()
 	if fin.Gone {

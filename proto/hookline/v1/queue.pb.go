@@ -101,10 +101,13 @@ func (x *Page) GetRecords() []byte {
 // Ticket asks a worker to deliver one page. Tickets live in the DELIVERIES
 // work-queue stream; at most maxInFlight tickets of an upload exist at once.
 type Ticket struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UploadId      string                 `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
-	Page          uint32                 `protobuf:"varint,2,opt,name=page,proto3" json:"page,omitempty"`
-	Tenant        string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UploadId string                 `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	Page     uint32                 `protobuf:"varint,2,opt,name=page,proto3" json:"page,omitempty"`
+	Tenant   string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The upload's retry generation when the ticket was published: a ticket of
+	// an older generation (left over from before a manual retry) is dropped.
+	Gen           uint32 `protobuf:"varint,4,opt,name=gen,proto3" json:"gen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -158,6 +161,13 @@ func (x *Ticket) GetTenant() string {
 		return x.Tenant
 	}
 	return ""
+}
+
+func (x *Ticket) GetGen() uint32 {
+	if x != nil {
+		return x.Gen
+	}
+	return 0
 }
 
 // UploadCompleted is published to hookline.events.<tenant>.upload.completed
@@ -272,11 +282,12 @@ const file_hookline_v1_queue_proto_rawDesc = "" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x12\n" +
 	"\x04page\x18\x02 \x01(\rR\x04page\x12!\n" +
 	"\frecord_count\x18\x03 \x01(\rR\vrecordCount\x12\x18\n" +
-	"\arecords\x18\x04 \x01(\fR\arecords\"Q\n" +
+	"\arecords\x18\x04 \x01(\fR\arecords\"c\n" +
 	"\x06Ticket\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x12\n" +
 	"\x04page\x18\x02 \x01(\rR\x04page\x12\x16\n" +
-	"\x06tenant\x18\x03 \x01(\tR\x06tenant\"\x98\x02\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x10\n" +
+	"\x03gen\x18\x04 \x01(\rR\x03gen\"\x98\x02\n" +
 	"\x0fUploadCompleted\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
