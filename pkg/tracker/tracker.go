@@ -313,12 +313,12 @@ type BeginState int
 
 // Begin states.
 const (
-	BeginGo   BeginState = iota // send the page now
-	BeginDone                   // page already delivered or failed: re-release Released, then ack
-	BeginBusy                   // another live worker holds the page: drop this duplicate ticket
-	BeginWait                   // the retry interval has not passed: hand back for Wait
-	BeginGone                   // the upload no longer exists
-	BeginStale                  // a ticket from before a manual retry: drop it
+	BeginGo    BeginState = iota // send the page now
+	BeginDone                    // page already delivered or failed: re-release Released, then ack
+	BeginBusy                    // another live worker holds the page: drop this duplicate ticket
+	BeginWait                    // the retry interval has not passed: hand back for Wait
+	BeginGone                    // the upload no longer exists
+	BeginStale                   // a ticket from before a manual retry: drop it
 )
 
 // Begin is the answer to Begin.
