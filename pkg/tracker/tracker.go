@@ -166,7 +166,10 @@ func (t *Tracker) Create(ctx context.Context, u *Upload) (int, error) {
 	idx := t.tenantIndex(u.Tenant)
 	pipe := t.rdb.Pipeline()
 	pipe.ZAdd(ctx, idx, redis.Z{Score: float64(now.UnixMilli()), Member: u.ID})
-	pipe.ZRemRangeByScore(ctx, idx, "-inf", strconv.FormatInt(now.Add(-t.retention).UnixMilli(), 10))
+	// Entries of expired uploads are dropped when listed; this bounds the index
+	// for tenants who never list. Far past the retention, so that an upload
+	// still delivering (a long retry schedule) stays listed.
+	pipe.ZRemRangeByScore(ctx, idx, "-inf", strconv.FormatInt(now.Add(-4*t.retention).UnixMilli(), 10))
 	if _, err := pipe.Exec(ctx); err != nil {
 		_ = t.Delete(context.WithoutCancel(ctx), u.ID, u.Tenant)
 		return 0, err

@@ -767,8 +767,9 @@ func (a *apiClient) failures(key, id string) []failure {
 // checkAttemptsExact checks the attempts log of an upload whose receiver
 // always answered 2xx: every page has exactly one "delivered" entry, as
 // attempt 1, and nothing is "retrying" or "failed" (crash redeliveries and
-// infrastructure faults are not customer attempts).
-func checkAttemptsExact(t testing.TB, atts []attempt, pages int) {
+// infrastructure faults are not customer attempts). It returns the number of
+// "released" entries.
+func checkAttemptsExact(t testing.TB, atts []attempt, pages int) (released int) {
 	t.Helper()
 	delivered := map[int]int{}
 	for _, a := range atts {
@@ -779,6 +780,7 @@ func checkAttemptsExact(t testing.TB, atts []attempt, pages int) {
 				t.Errorf("page %d delivered as attempt %d, want 1 (the receiver never failed): %+v", a.Page, a.Attempt, a)
 			}
 		case "released":
+			released++
 		default:
 			t.Errorf("attempts log has a %q attempt although the receiver always answered 200: %+v", a.Outcome, a)
 		}
@@ -788,6 +790,7 @@ func checkAttemptsExact(t testing.TB, atts []attempt, pages int) {
 			t.Errorf("page %d has %d delivered entries in the attempts log, want 1", p, delivered[p])
 		}
 	}
+	return released
 }
 
 // ---------------------------------------------------------------------------

@@ -68,7 +68,8 @@ func TestNATSClusterLeaderKilled(t *testing.T) {
 		t.Fatalf("upload = %+v, want completed with %d delivered pages", u, pages)
 	}
 	dups := checkEveryPage(t, rc, acc.UploadID, pages, 0)
-	checkAttemptsExact(t, s.api.attempts(keyA, acc.UploadID), pages)
+	released := checkAttemptsExact(t, s.api.attempts(keyA, acc.UploadID), pages)
+	t.Logf("attempts log: one delivered entry per page, %d released entries (deliveries our side cut short)", released)
 	t.Logf("new leader of %s: %s; receiver got %d requests for %d pages (%d duplicates)",
 		deliveriesStream, streamInfo(t, js, deliveriesStream, "").Cluster.Leader, len(rc.all()), pages, dups)
 	for _, p := range []*proc{s.ingest, w1.proc, w2.proc} {
