@@ -18,6 +18,10 @@ func (c Common) ConnectNATS(name string, log *zap.Logger) (*nats.Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.RetryOnFailedConnect(false),
+		// While disconnected, publishes fail at once instead of waiting in a
+		// buffer: an import answers 503 right away, and no page of a refused
+		// import reaches the server after its purge.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Warn("nats disconnected", zap.Error(err))
 		}),

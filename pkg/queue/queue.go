@@ -150,7 +150,7 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.Jet
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc, append([]jetstream.JetStreamOpt{jetstream.WithDefaultTimeout(30 * time.Second)}, opts...)...)
+	js, err := jetstream.New(nc, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.Jet
 	}
 	q := &Queue{js: js, cfg: cfg, maxPayload: nc.MaxPayload()}
 	for _, sc := range streams {
-		s, err := retry(ctx, func() (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, sc) })
+		s, err := retry(ctx, func(ctx context.Context) (jetstream.Stream, error) { return js.CreateOrUpdateStream(ctx, sc) })
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
@@ -188,7 +188,7 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.Jet
 			q.pages = s
 		}
 	}
-	_, err = retry(ctx, func() (jetstream.Consumer, error) {
+	_, err = retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
 		return js.CreateOrUpdateConsumer(ctx, DeliveriesStream, jetstream.ConsumerConfig{
 			Durable:       WorkersConsumer,
 			AckPolicy:     jetstream.AckExplicitPolicy,
@@ -210,11 +210,15 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.Jet
 const SetupTimeout = 2 * time.Minute
 
 // retry calls f until it succeeds, ctx ends or SetupTimeout passes. Only
-// errors that mean "not ready yet" are retried.
-func retry[T any](ctx context.Context, f func() (T, error)) (T, error) {
+// errors that mean "not ready yet" are retried. Each call may take 30 s
+// (placing replicated streams on a fresh cluster is slow); the connection's
+// other requests keep the client's short default.
+func retry[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
 	deadline := time.Now().Add(SetupTimeout)
 	for {
-		v, err := f()
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		v, err := f(cctx)
+		cancel()
 		if err == nil || time.Now().After(deadline) || !transient(err) {
 			return v, err
 		}

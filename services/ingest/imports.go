@@ -437,11 +437,33 @@ func (s *staged) abandon(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := s.a.queue.PurgeUpload(ctx, s.id); err != nil {
-		// Left in the staging set: the janitor purges them later.
-		s.a.log.Warn("purge pages of a rejected import", zap.String("upload", s.id), zap.Error(err))
+		// NATS is away: keep trying in the background so the pages go soon
+		// after it is back. If this process dies first, the janitor of any
+		// replica purges them (the upload stays in the staging set).
+		s.a.log.Warn("purge pages of a rejected import; will retry", zap.String("upload", s.id), zap.Error(err))
+		go s.purgeLater()
 		return
 	}
 	_ = s.a.tracker.Staged(ctx, s.id)
+}
+
+// purgeLater retries the purge of a refused import's pages until it succeeds
+// or the janitor's time comes.
+func (s *staged) purgeLater() {
+	ctx, cancel := context.WithTimeout(context.Background(), AbandonedAfter)
+	defer cancel()
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if err := s.a.queue.PurgeUpload(ctx, s.id); err == nil {
+			_ = s.a.tracker.Staged(ctx, s.id)
+			s.a.log.Info("purged the pages of a rejected import", zap.String("upload", s.id))
+			return
+		}
+	}
 }
 
 // stage reads every record, publishes the pages and waits until every page is

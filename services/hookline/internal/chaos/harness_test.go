@@ -279,18 +279,6 @@ func (p *proc) waitLog(within time.Duration, msg string) map[string]any {
 	return found
 }
 
-// countLog counts the JSON log lines whose msg is msg.
-func (p *proc) countLog(msg string) int {
-	n := 0
-	for _, line := range p.log.lines() {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
-			n++
-		}
-	}
-	return n
-}
-
 // ---------------------------------------------------------------------------
 // NATS servers (separate nats-server processes, file storage)
 
