@@ -49,7 +49,24 @@ local page = ARGV[1]
 local now = ARGV[2]
 local outcome = ARGV[3]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
-if redis.call('SISMEMBER', KEYS[3], page) == 1 or redis.call('HEXISTS', KEYS[4], page) == 1 then
+if redis.call('SISMEMBER', KEYS[3], page) == 1 then
+  return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0'}
+end
+if redis.call('HEXISTS', KEYS[4], page) == 1 then
+  if outcome == 'delivered' then
+    -- A late 2xx from a second copy of the ticket (its lease had lapsed):
+    -- the page was delivered after all, so it leaves the failure log.
+    if ARGV[4] ~= '' then
+      redis.call('RPUSH', KEYS[5], ARGV[4])
+      redis.call('LTRIM', KEYS[5], -tonumber(ARGV[7]), -1)
+    end
+    redis.call('HDEL', KEYS[4], page)
+    redis.call('SADD', KEYS[3], page)
+    if redis.call('HGET', KEYS[1], 'status') == 'failed' and redis.call('HLEN', KEYS[4]) == 0 then
+      redis.call('HSET', KEYS[1], 'status', 'completed')
+    end
+    redis.call('HSET', KEYS[1], 'updatedAt', now)
+  end
   return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0'}
 end
 if ARGV[4] ~= '' then

@@ -344,3 +344,28 @@ func TestStaging(t *testing.T) {
 		t.Fatalf("abandoned after cleanup = %v", got)
 	}
 }
+
+// A 2xx that arrives after another copy of the ticket recorded the page as
+// failed wins: the page was delivered.
+func TestLateDeliveryLeavesFailureLog(t *testing.T) {
+	tr := newTracker(t)
+	ctx := context.Background()
+	create(t, tr, "U8", 1, 1)
+	now := time.Now()
+	begin(t, tr, "U8", 1, "a", now)
+	finish(t, tr, "U8", 1, Finish{Outcome: Failed, Token: "a", Failure: &Failure{Page: 1, Error: "timeout"}})
+	if u, _ := tr.Get(ctx, "U8", ""); u.Status != StatusFailed {
+		t.Fatalf("status = %s, want failed", u.Status)
+	}
+	r := finish(t, tr, "U8", 1, Finish{Outcome: Delivered, Token: "b", Attempt: &Attempt{Page: 1, Attempt: 2, Outcome: "delivered"}})
+	if !r.AlreadyDone {
+		t.Fatalf("late delivery = %+v", r)
+	}
+	u, _ := tr.Get(ctx, "U8", "")
+	if u.Status != StatusCompleted || u.DeliveredPages != 1 || u.FailedPages != 0 {
+		t.Fatalf("upload after a late delivery = %+v", u)
+	}
+	if fs, _ := tr.Failures(ctx, "U8"); len(fs) != 0 {
+		t.Fatalf("failure log = %+v", fs)
+	}
+}
