@@ -15,14 +15,14 @@ import "github.com/redis/go-redis/v9"
 
 // beginScript decides whether a worker may send a page now.
 // ARGV: page, now ms, lease ms, token, the ticket's retry generation.
-// Returns {"gone"} | {"stale"} | {"done", released, gen} | {"busy", ms} | {"wait", ms} |
+// Returns {"gone"} | {"stale"} | {"done", released, gen, announce} | {"busy", ms} | {"wait", ms} |
 // {"go", attempts, template, totalRecords, totalPages, extra, dest, tenant, gen}.
 var beginScript = redis.NewScript(`
 local page = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 if tonumber(ARGV[5]) < tonumber(redis.call('HGET', KEYS[1], 'gen') or '0') then return {'stale'} end
 if redis.call('SISMEMBER', KEYS[3], page) == 1 or redis.call('HEXISTS', KEYS[4], page) == 1 then
-  return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0'}
+  return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0', redis.call('HGET', KEYS[1], 'announce') or '0'}
 end
 local now = tonumber(ARGV[2])
 local lease = redis.call('HGET', KEYS[2], 'l:'..page)
@@ -107,7 +107,7 @@ local status = redis.call('HGET', KEYS[1], 'status')
 local completedNow = 0
 if delivered + failed >= total and status == 'delivering' then
   if failed == 0 then status = 'completed' else status = 'failed' end
-  redis.call('HSET', KEYS[1], 'status', status, 'completedAt', now)
+  redis.call('HSET', KEYS[1], 'status', status, 'completedAt', now, 'announce', '1')
   completedNow = 1
   local ttl = tonumber(ARGV[8])
   if ttl > 0 then

@@ -332,6 +332,9 @@ type Begin struct {
 	Released int           // BeginDone: the page this page's completion released (0: none)
 	Gen      int           // retry generation of the upload
 	Upload   *Upload       // BeginGo: template, totals, extra, destination, tenant
+	// Announce (BeginDone): the upload is finished but its completion was
+	// never confirmed announced (a worker died in between): announce it.
+	Announce bool
 }
 
 // Begin checks whether a page may be sent now (gen is the ticket's retry
@@ -350,7 +353,7 @@ func (t *Tracker) Begin(ctx context.Context, id string, page, gen int, token str
 	case "stale":
 		return Begin{State: BeginStale}, nil
 	case "done":
-		return Begin{State: BeginDone, Released: atoi(res[1]), Gen: atoi(res[2])}, nil
+		return Begin{State: BeginDone, Released: atoi(res[1]), Gen: atoi(res[2]), Announce: res[3] == "1"}, nil
 	case "busy":
 		return Begin{State: BeginBusy, Wait: time.Duration(atoi(res[1])) * time.Millisecond}, nil
 	case "wait":
@@ -442,6 +445,11 @@ func (t *Tracker) Finish(ctx context.Context, id string, page int, f Finish) (Fi
 		Released: atoi(res[1]), Gen: atoi(res[2]), Status: Status(res[3]),
 		Delivered: atoi(res[4]), Failed: atoi(res[5]), CompletedNow: res[6] == "1",
 	}, nil
+}
+
+// Announced records that an upload's completion event is published.
+func (t *Tracker) Announced(ctx context.Context, id string) error {
+	return t.rdb.HDel(ctx, t.keys(id)[0], "announce").Err()
 }
 
 // Retried is the answer to Retry.

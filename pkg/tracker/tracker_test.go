@@ -369,3 +369,22 @@ func TestLateDeliveryLeavesFailureLog(t *testing.T) {
 		t.Fatalf("failure log = %+v", fs)
 	}
 }
+
+// A finished upload is announced until the worker confirms it: a ticket
+// redelivered after a crash in between is told to announce it.
+func TestCompletionAnnouncedOnce(t *testing.T) {
+	tr := newTracker(t)
+	ctx := context.Background()
+	create(t, tr, "U9", 1, 1)
+	begin(t, tr, "U9", 1, "a", time.Now())
+	finish(t, tr, "U9", 1, Finish{Outcome: Delivered, Token: "a"})
+	if b := begin(t, tr, "U9", 1, "a", time.Now()); b.State != BeginDone || !b.Announce {
+		t.Fatalf("redelivered ticket before the announcement = %+v", b)
+	}
+	if err := tr.Announced(ctx, "U9"); err != nil {
+		t.Fatal(err)
+	}
+	if b := begin(t, tr, "U9", 1, "a", time.Now()); b.State != BeginDone || b.Announce {
+		t.Fatalf("redelivered ticket after the announcement = %+v", b)
+	}
+}

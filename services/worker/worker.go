@@ -26,6 +26,8 @@ import (
 type Tracker interface {
 	Begin(ctx context.Context, id string, page, gen int, token string, leaseFor time.Duration, now time.Time) (tracker.Begin, error)
 	Finish(ctx context.Context, id string, page int, f tracker.Finish) (tracker.Finished, error)
+	Get(ctx context.Context, id, tenant string) (*tracker.Upload, error)
+	Announced(ctx context.Context, id string) error
 }
 
 // Queue is what the worker reads and writes in JetStream.
@@ -108,7 +110,17 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 		log.Warn("ticket for an unknown upload dropped")
 		return nil
 	case tracker.BeginDone:
-		// A redelivered ticket: the page is finished; make sure what it released exists.
+		// A redelivered ticket: the page is finished; make sure what it
+		// released exists, and that a finished upload was announced.
+		if b.Announce {
+			u, err := d.tr.Get(ctx, id, "")
+			if err == nil && u.Status != tracker.StatusDelivering {
+				err = d.completed(ctx, t, u, log)
+			}
+			if err != nil && !errors.Is(err, tracker.ErrNotFound) {
+				return err
+			}
+		}
 		return d.release(ctx, t, b.Released, b.Gen)
 	case tracker.BeginStale:
 		log.Debug("ticket from before a manual retry dropped")
@@ -294,7 +306,12 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 		return err
 	}
 	if fin.CompletedNow {
-		d.completed(ctx, t, u, fin, log)
+		done := *u
+		done.Status, done.DeliveredPages, done.FailedPages, done.CompletedAt = fin.Status, fin.Delivered, fin.Failed, f.Now
+		d.metrics.uploads.WithLabelValues(string(fin.Status)).Inc()
+		if err := d.completed(ctx, t, &done, log); err != nil {
+			return err
+		}
 	}
 	if o == outcomeFailed {
 		return &DeadError{Reason: rec.Error}
@@ -314,26 +331,33 @@ func (d *Deliverer) release(ctx context.Context, t Ticket, page, gen int) error 
 	return nil
 }
 
-func (d *Deliverer) completed(ctx context.Context, t Ticket, u *tracker.Upload, fin tracker.Finished, log *zap.Logger) {
-	d.metrics.uploads.WithLabelValues(string(fin.Status)).Inc()
-	log.Info("upload finished", zap.String("status", string(fin.Status)), zap.Int("delivered", fin.Delivered), zap.Int("failed", fin.Failed))
+// completed announces a finished upload and purges a completed upload's
+// pages. It may run more than once for an upload (after a crash): the event's
+// message id de-duplicates it.
+func (d *Deliverer) completed(ctx context.Context, t Ticket, u *tracker.Upload, log *zap.Logger) error {
+	log.Info("upload finished", zap.String("status", string(u.Status)), zap.Int("delivered", u.DeliveredPages), zap.Int("failed", u.FailedPages))
 	ev := &hooklinev1.UploadCompleted{
-		UploadId: t.GetUploadId(), Tenant: u.Tenant, Template: u.Template, Status: string(fin.Status),
+		UploadId: t.GetUploadId(), Tenant: u.Tenant, Template: u.Template, Status: string(u.Status),
 		// #nosec G115 -- page counts come from the tracker and are far below 2^32
-		TotalPages: uint32(u.TotalPages), DeliveredPages: uint32(fin.Delivered), FailedPages: uint32(fin.Failed),
-		CompletedAtUnixMs: d.now().UnixMilli(),
+		TotalPages: uint32(u.TotalPages), DeliveredPages: uint32(u.DeliveredPages), FailedPages: uint32(u.FailedPages),
+		CompletedAtUnixMs: u.CompletedAt.UnixMilli(),
 	}
 	if err := d.q.PublishCompleted(ctx, ev); err != nil {
-		log.Warn("publish completion event", zap.Error(err))
+		// Handing the ticket back makes its redelivery announce it again.
+		return fmt.Errorf("publish completion event: %w", err)
 	}
 	// A completed upload's pages are no longer needed; a failed upload keeps
 	// its pages (until the stream's MaxAge) so that its failed pages can be
 	// sent again.
-	if fin.Status == tracker.StatusCompleted {
+	if u.Status == tracker.StatusCompleted {
 		if err := d.q.PurgeUpload(ctx, t.GetUploadId()); err != nil {
 			log.Warn("purge delivered pages", zap.Error(err))
 		}
 	}
+	if err := d.tr.Announced(ctx, t.GetUploadId()); err != nil {
+		log.Warn("record the completion event as published", zap.Error(err))
+	}
+	return nil
 }
 
 // settle turns Handle's result into the ticket's fate.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/pkg/redistest"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 // Fairness under a fault: tenant A has 20 uploads to a dead endpoint (503,
@@ -28,10 +29,12 @@ func TestFairnessUnderDeadEndpoint(t *testing.T) {
 	s.startIngest()
 	s.startWorker("worker-1", nil)
 
-	dead := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(http.StatusServiceUnavailable) })
-	live := newReceiver(t, slowOK(10*time.Millisecond))
-	s.api.putTemplate(keyA, "DEAD", map[string]any{"url": dead.url(), "chunkSize": 1, "maxInFlight": deadPages, "retryCount": 10, "retryInterval": 2000})
-	s.api.putTemplate(keyB, "LIVE", map[string]any{"url": live.url(), "chunkSize": 1, "maxInFlight": 1, "retryCount": 0})
+	dead := apitest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, _ apitest.Request, n int) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	live := apitest.NewReceiver(t, slowOK(10*time.Millisecond))
+	s.api.PutTemplate(keyA, "DEAD", map[string]any{"url": dead.HookURL(), "chunkSize": 1, "maxInFlight": deadPages, "retryCount": 10, "retryInterval": 2000})
+	s.api.PutTemplate(keyB, "LIVE", map[string]any{"url": live.HookURL(), "chunkSize": 1, "maxInFlight": 1, "retryCount": 0})
 
 	// run imports B's upload and returns how long it took to complete, seen
 	// by the client (import sent → status completed) and by the server
@@ -39,8 +42,8 @@ func TestFairnessUnderDeadEndpoint(t *testing.T) {
 	run := func(what string) (wall, server time.Duration) {
 		t.Helper()
 		start := time.Now()
-		acc := s.api.importJSON(keyB, "LIVE", livePages)
-		u := s.api.waitFinished(keyB, acc.UploadID, 40*time.Second)
+		acc := s.importRecords(keyB, "LIVE", livePages)
+		u := s.api.WaitFinishedThroughErrors(keyB, acc.UploadID, 40*time.Second)
 		wall = time.Since(start)
 		if u.Status != "completed" || u.DeliveredPages != livePages {
 			t.Fatalf("%s: tenant B's upload = %+v, want completed", what, u)
@@ -51,17 +54,17 @@ func TestFairnessUnderDeadEndpoint(t *testing.T) {
 	run("warm-up")
 	aloneWall, aloneServer := run("alone")
 
-	var stuck []accepted
+	var stuck []apitest.Accepted
 	for range deadUploads {
-		stuck = append(stuck, s.api.importJSON(keyA, "DEAD", deadPages))
+		stuck = append(stuck, s.importRecords(keyA, "DEAD", deadPages))
 	}
 	// Start B while the dead endpoint's second round of attempts is under way.
-	eventually(t, 30*time.Second, "the dead uploads' retries to be under way", func() bool {
-		return dead.count() >= deadUploads*deadPages*3/2
+	apitest.Eventually(t, 30*time.Second, "the dead uploads' retries to be under way", func() bool {
+		return dead.Count() >= deadUploads*deadPages*3/2
 	})
-	before := dead.count()
+	before := dead.Count()
 	loadedWall, loadedServer := run("with dead uploads pending")
-	during := dead.count() - before
+	during := dead.Count() - before
 
 	t.Logf("tenant B's %d-page upload: alone %s (server %s), with %d dead uploads pending %s (server %s); the dead endpoint got %d requests meanwhile",
 		livePages, aloneWall.Round(time.Millisecond), aloneServer.Round(time.Millisecond), deadUploads,
@@ -73,7 +76,7 @@ func TestFairnessUnderDeadEndpoint(t *testing.T) {
 		t.Errorf("with dead uploads pending tenant B's upload took %s, more than 5× alone (%s) + 2s = %s", loadedWall, aloneWall, limit)
 	}
 	for _, a := range stuck {
-		u, err := s.api.upload(keyA, a.UploadID)
+		u, err := s.api.TryUpload(keyA, a.UploadID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -13,7 +12,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hookline/hookline/pkg/redistest"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 // API keys of the two tenants every stack knows.
@@ -104,27 +103,6 @@ func repoRoot() (string, error) {
 			return "", errors.New("go.work not found above " + wd)
 		}
 	}
-}
-
-// eventually polls cond every 20ms until it holds; the test fails when it
-// does not within the deadline.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	if !poll(within, cond) {
-		t.Fatalf("timed out after %s waiting for %s", within, what)
-	}
-}
-
-// poll reports whether cond held within the deadline.
-func poll(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
-	return true
 }
 
 func freePort(t testing.TB) int {
@@ -256,7 +234,7 @@ func (p *proc) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 func (p *proc) waitLog(within time.Duration, msg string) map[string]any {
 	p.t.Helper()
 	var found map[string]any
-	ok := poll(within, func() bool {
+	ok := apitest.Poll(within, func() bool {
 		for _, line := range p.log.lines() {
 			var m map[string]any
 			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
@@ -319,7 +297,7 @@ func (n *natsNode) writeConfig() {
 func (n *natsNode) start() {
 	n.t.Helper()
 	n.proc = startProc(n.t, "nats-server "+n.name, bin.nats, []string{"-c", n.conf}, nil)
-	if !poll(20*time.Second, func() bool { return strings.Contains(n.proc.log.String(), "Server is ready") || n.proc.exited() }) || n.proc.exited() {
+	if !apitest.Poll(20*time.Second, func() bool { return strings.Contains(n.proc.log.String(), "Server is ready") || n.proc.exited() }) || n.proc.exited() {
 		n.t.Fatalf("nats-server %s did not start:\n%s", n.name, n.proc.log.String())
 	}
 }
@@ -337,7 +315,7 @@ func startNATS(t testing.TB, jsExtra ...string) *natsNode {
 	n.writeConfig()
 	n.start()
 	nc, js := natsClient(t, n.url())
-	eventually(t, 20*time.Second, "JetStream to answer", func() bool {
+	apitest.Eventually(t, 20*time.Second, "JetStream to answer", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, err := js.AccountInfo(ctx)
@@ -364,13 +342,13 @@ func startNATSCluster(t testing.TB) []*natsNode {
 		n.proc = startProc(t, "nats-server "+n.name, bin.nats, []string{"-c", n.conf}, nil)
 	}
 	for _, n := range nodes {
-		if !poll(20*time.Second, func() bool { return strings.Contains(n.proc.log.String(), "Server is ready") || n.proc.exited() }) || n.proc.exited() {
+		if !apitest.Poll(20*time.Second, func() bool { return strings.Contains(n.proc.log.String(), "Server is ready") || n.proc.exited() }) || n.proc.exited() {
 			t.Fatalf("nats-server %s did not start:\n%s", n.name, n.proc.log.String())
 		}
 	}
 	nc, js := natsClient(t, clusterURL(nodes))
 	defer nc.Close()
-	eventually(t, 40*time.Second, "the JetStream cluster to create an R3 stream", func() bool {
+	apitest.Eventually(t, 40*time.Second, "the JetStream cluster to create an R3 stream", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "CHAOS_PROBE", Subjects: []string{"chaos.probe"}, Replicas: 3, Storage: jetstream.FileStorage}); err != nil {
@@ -410,7 +388,7 @@ func streamInfo(t testing.TB, js jetstream.JetStream, name, filter string) *jets
 	t.Helper()
 	var info *jetstream.StreamInfo
 	var last error
-	ok := poll(20*time.Second, func() bool {
+	ok := apitest.Poll(20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		s, err := js.Stream(ctx, name)
@@ -449,7 +427,7 @@ func pageSubjects(t testing.TB, js jetstream.JetStream, uploadID string) map[str
 type stack struct {
 	t      testing.TB
 	vars   map[string]string
-	api    *apiClient
+	api    *apitest.Client
 	ingest *proc
 	rdb    *redis.Client
 	prefix string
@@ -508,9 +486,9 @@ func (s *stack) startIngest() *proc {
 		s.t.Fatalf("ingest logged no address")
 	}
 	s.ingest = p
-	s.api = &apiClient{t: s.t, base: "http://" + addr, hc: &http.Client{Timeout: 30 * time.Second}}
-	eventually(s.t, 20*time.Second, "ingest /readyz", func() bool {
-		st, _, err := s.api.call("", http.MethodGet, "/readyz", nil)
+	s.api = apitest.NewClient(s.t, "http://"+addr, &http.Client{Timeout: 30 * time.Second})
+	apitest.Eventually(s.t, 20*time.Second, "ingest /readyz", func() bool {
+		st, _, err := s.api.TryCall("", http.MethodGet, "/readyz", nil)
 		return err == nil && st == http.StatusOK
 	})
 	return p
@@ -578,178 +556,13 @@ func (s *stack) redisKeys(pattern string) []string {
 }
 
 // ---------------------------------------------------------------------------
-// The HTTP API
+// The HTTP API (apitest.Client)
 
-type apiClient struct {
-	t    testing.TB
-	base string
-	hc   *http.Client
-}
-
-// call makes one request; it does not fail the test, so it can be polled.
-func (a *apiClient) call(key, method, path string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, a.base+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, data, err
-}
-
-func (a *apiClient) must(key, method, path string, body any, want int) []byte {
-	a.t.Helper()
-	st, data, err := a.call(key, method, path, body)
-	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	if st != want {
-		a.t.Fatalf("%s %s = %d %s, want %d", method, path, st, data, want)
-	}
-	return data
-}
-
-// putTemplate creates or replaces a template whose destination is wh.
-func (a *apiClient) putTemplate(key, code string, wh map[string]any) {
-	a.t.Helper()
-	st, data, err := a.call(key, http.MethodPut, "/v1/templates/"+code, map[string]any{
-		"name": code, "destination": map[string]any{"webhook": wh},
-	})
-	if err != nil || (st != http.StatusCreated && st != http.StatusOK) {
-		a.t.Fatalf("put template %s: %d %s %v", code, st, data, err)
-	}
-}
-
-type accepted struct {
-	UploadID     string `json:"uploadId"`
-	TotalRecords int    `json:"totalRecords"`
-	TotalPages   int    `json:"totalPages"`
-	Status       string `json:"status"`
-}
-
-func records(n int) []map[string]any {
-	out := make([]map[string]any, n)
-	for i := range out {
-		out[i] = map[string]any{"n": i + 1, "name": fmt.Sprintf("user%d", i+1)}
-	}
-	return out
-}
-
-// importJSON imports n records into template tmpl and expects 202.
-func (a *apiClient) importJSON(key, tmpl string, n int) accepted {
-	a.t.Helper()
-	data := a.must(key, http.MethodPost, "/v1/imports", map[string]any{"template": tmpl, "records": records(n)}, http.StatusAccepted)
-	var acc accepted
-	if err := json.Unmarshal(data, &acc); err != nil {
-		a.t.Fatal(err)
-	}
-	return acc
-}
-
-type upload struct {
-	UploadID       string     `json:"uploadId"`
-	Template       string     `json:"template"`
-	Status         string     `json:"status"`
-	TotalRecords   int        `json:"totalRecords"`
-	TotalPages     int        `json:"totalPages"`
-	DeliveredPages int        `json:"deliveredPages"`
-	FailedPages    int        `json:"failedPages"`
-	PendingPages   int        `json:"pendingPages"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	CompletedAt    *time.Time `json:"completedAt"`
-}
-
-func (a *apiClient) upload(key, id string) (upload, error) {
-	var u upload
-	st, data, err := a.call(key, http.MethodGet, "/v1/uploads/"+id, nil)
-	if err != nil {
-		return u, err
-	}
-	if st != http.StatusOK {
-		return u, fmt.Errorf("GET /v1/uploads/%s = %d %s", id, st, data)
-	}
-	return u, json.Unmarshal(data, &u)
-}
-
-// waitFinished polls an upload until it leaves "delivering"; errors (a
-// store restarting) are polled through until the deadline.
-func (a *apiClient) waitFinished(key, id string, within time.Duration) upload {
-	a.t.Helper()
-	var u upload
-	var last error
-	ok := poll(within, func() bool {
-		var err error
-		u, err = a.upload(key, id)
-		last = err
-		return err == nil && u.Status != "delivering"
-	})
-	if !ok {
-		a.t.Fatalf("upload %s did not finish within %s: last state %+v, last error %v", id, within, u, last)
-	}
-	return u
-}
-
-func (a *apiClient) listUploads(key string) []upload {
-	a.t.Helper()
-	var out struct{ Uploads []upload }
-	if err := json.Unmarshal(a.must(key, http.MethodGet, "/v1/uploads?limit=1000", nil, http.StatusOK), &out); err != nil {
-		a.t.Fatal(err)
-	}
-	return out.Uploads
-}
-
-type attempt struct {
-	Page         int       `json:"page"`
-	Attempt      int       `json:"attempt"`
-	Outcome      string    `json:"outcome"`
-	StatusCode   int       `json:"statusCode"`
-	Error        string    `json:"error"`
-	ResponseBody string    `json:"responseBody"`
-	DurationMs   int64     `json:"durationMs"`
-	At           time.Time `json:"at"`
-}
-
-func (a *apiClient) attempts(key, id string) []attempt {
-	a.t.Helper()
-	var out struct{ Attempts []attempt }
-	if err := json.Unmarshal(a.must(key, http.MethodGet, "/v1/uploads/"+id+"/attempts", nil, http.StatusOK), &out); err != nil {
-		a.t.Fatal(err)
-	}
-	return out.Attempts
-}
-
-type failure struct {
-	Page       int    `json:"page"`
-	Attempts   int    `json:"attempts"`
-	StatusCode int    `json:"statusCode"`
-	Error      string `json:"error"`
-}
-
-func (a *apiClient) failures(key, id string) []failure {
-	a.t.Helper()
-	var out struct{ Failures []failure }
-	if err := json.Unmarshal(a.must(key, http.MethodGet, "/v1/uploads/"+id+"/failures", nil, http.StatusOK), &out); err != nil {
-		a.t.Fatal(err)
-	}
-	return out.Failures
+// importRecords imports n records (apitest.NumberedRecords) into template
+// tmpl and expects 202.
+func (s *stack) importRecords(key, tmpl string, n int) apitest.Accepted {
+	s.t.Helper()
+	return s.api.ImportJSON(key, map[string]any{"template": tmpl, "records": apitest.NumberedRecords(n)})
 }
 
 // checkAttemptsExact checks the attempts log of an upload whose receiver
@@ -757,7 +570,7 @@ func (a *apiClient) failures(key, id string) []failure {
 // attempt 1, and nothing is "retrying" or "failed" (crash redeliveries and
 // infrastructure faults are not customer attempts). It returns the number of
 // "released" entries.
-func checkAttemptsExact(t testing.TB, atts []attempt, pages int) (released int) {
+func checkAttemptsExact(t testing.TB, atts []apitest.Attempt, pages int) (released int) {
 	t.Helper()
 	delivered := map[int]int{}
 	for _, a := range atts {
@@ -782,107 +595,27 @@ func checkAttemptsExact(t testing.TB, atts []attempt, pages int) (released int) 
 }
 
 // ---------------------------------------------------------------------------
-// Receivers
+// Receivers (apitest.Receiver)
 
-// hit is one request a receiver got.
-type hit struct {
-	ID   string // webhook-id: <uploadId>.<page>
-	Page int
-	At   time.Time
-	End  time.Time
-}
-
-// receiver is an httptest webhook endpoint on 127.0.0.1 that records every
-// request and answers what respond says (200 when respond is nil).
-type receiver struct {
-	*httptest.Server
-	mu       sync.Mutex
-	hits     []hit
-	inflight map[string]int                                      // webhook-id → requests under way
-	respond  func(w http.ResponseWriter, r *http.Request, n int) // n: 1-based arrival count of this webhook-id
-}
-
-func newReceiver(t testing.TB, respond func(w http.ResponseWriter, r *http.Request, n int)) *receiver {
-	rc := &receiver{respond: respond, inflight: map[string]int{}}
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		id := r.Header.Get("webhook-id")
-		page := 0
-		if i := strings.LastIndexByte(id, '.'); i >= 0 {
-			page, _ = strconv.Atoi(id[i+1:])
-		}
-		rc.mu.Lock()
-		idx := len(rc.hits)
-		rc.hits = append(rc.hits, hit{ID: id, Page: page, At: time.Now()})
-		n := 0
-		for _, h := range rc.hits {
-			if h.ID == id {
-				n++
-			}
-		}
-		rc.inflight[id]++
-		rc.mu.Unlock()
-		defer func() {
-			rc.mu.Lock()
-			rc.hits[idx].End = time.Now()
-			if rc.inflight[id]--; rc.inflight[id] == 0 {
-				delete(rc.inflight, id)
-			}
-			rc.mu.Unlock()
-		}()
-		if rc.respond != nil {
-			rc.respond(w, r, n)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(rc.Close)
-	return rc
-}
-
-func (rc *receiver) url() string { return rc.URL + "/hook" }
-
-func (rc *receiver) all() []hit {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]hit(nil), rc.hits...)
-}
-
-func (rc *receiver) count() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return len(rc.hits)
-}
-
-// pages counts the requests per page of one upload.
-func (rc *receiver) pages(uploadID string) map[int]int {
+// receivedPages counts the requests per page of one upload, by the page
+// number ending their webhook-id.
+func receivedPages(rc *apitest.Receiver, uploadID string) map[int]int {
 	out := map[int]int{}
-	for _, h := range rc.all() {
-		if strings.HasPrefix(h.ID, uploadID+".") {
-			out[h.Page]++
+	for _, r := range rc.Requests() {
+		if strings.HasPrefix(r.ID, uploadID+".") {
+			page, _ := strconv.Atoi(r.ID[strings.LastIndexByte(r.ID, '.')+1:])
+			out[page]++
 		}
 	}
-	return out
-}
-
-// inFlight lists the webhook-ids under way.
-func (rc *receiver) inFlight() []string {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	out := make([]string, 0, len(rc.inflight))
-	for id := range rc.inflight {
-		out = append(out, id)
-	}
-	sort.Strings(out)
 	return out
 }
 
 // checkEveryPage checks that every page 1..total of an upload reached the
 // receiver at least once and, when maxEach > 0, at most maxEach times. It
 // returns the number of duplicate requests.
-func checkEveryPage(t testing.TB, rc *receiver, uploadID string, total, maxEach int) (dups int) {
+func checkEveryPage(t testing.TB, rc *apitest.Receiver, uploadID string, total, maxEach int) (dups int) {
 	t.Helper()
-	seen := rc.pages(uploadID)
+	seen := receivedPages(rc, uploadID)
 	for _, n := range seen {
 		dups += n - 1
 	}
@@ -910,8 +643,8 @@ func checkEveryPage(t testing.TB, rc *receiver, uploadID string, total, maxEach 
 }
 
 // slowOK answers 200 after d (or when the client goes away).
-func slowOK(d time.Duration) func(w http.ResponseWriter, r *http.Request, n int) {
-	return func(w http.ResponseWriter, r *http.Request, n int) {
+func slowOK(d time.Duration) apitest.Respond {
+	return func(w http.ResponseWriter, r *http.Request, _ apitest.Request, n int) {
 		select {
 		case <-time.After(d): // a slow receiver
 		case <-r.Context().Done():
@@ -952,7 +685,7 @@ func (r *redisNode) start() {
 	r.proc = startProc(r.t, "redis-server", "redis-server", args, nil)
 	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
-	if !poll(20*time.Second, func() bool {
+	if !apitest.Poll(20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		return rdb.Ping(ctx).Err() == nil || r.proc.exited()
@@ -966,8 +699,8 @@ func (r *redisNode) kill() { r.proc.kill() }
 
 // longestPause is the longest time between two consecutive requests the
 // receiver got: how long deliveries stood still during a fault.
-func (rc *receiver) longestPause() time.Duration {
-	hits := rc.all()
+func longestPause(rc *apitest.Receiver) time.Duration {
+	hits := rc.Requests()
 	sort.Slice(hits, func(i, j int) bool { return hits[i].At.Before(hits[j].At) })
 	var longest time.Duration
 	for i := 1; i < len(hits); i++ {

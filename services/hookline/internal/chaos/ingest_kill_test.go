@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/pkg/redistest"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 	"github.com/hookline/hookline/services/ingest"
 )
 
@@ -32,12 +33,12 @@ func TestIngestKilledMidFile(t *testing.T) {
 	s := newStack(t, ns.url(), rs.URL, nil)
 	s.startIngest()
 	_, js := natsClient(t, ns.url())
-	rc := newReceiver(t, nil)
-	s.api.putTemplate(keyA, "CSV", map[string]any{"url": rc.url(), "chunkSize": 1})
+	rc := apitest.NewReceiver(t, nil)
+	s.api.PutTemplate(keyA, "CSV", map[string]any{"url": rc.HookURL(), "chunkSize": 1})
 
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
-	req, err := http.NewRequest(http.MethodPost, s.api.base+"/v1/imports", pr)
+	req, err := http.NewRequest(http.MethodPost, s.api.Base+"/v1/imports", pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestIngestKilledMidFile(t *testing.T) {
 		}
 	}
 	var stored map[string]uint64
-	eventually(t, 20*time.Second, fmt.Sprintf("%d pages stored in %s", storedBeforeKill, pagesStream), func() bool {
+	apitest.Eventually(t, 20*time.Second, fmt.Sprintf("%d pages stored in %s", storedBeforeKill, pagesStream), func() bool {
 		stored = pageSubjects(t, js, "")
 		return len(stored) >= storedBeforeKill
 	})
@@ -119,10 +120,10 @@ func TestIngestKilledMidFile(t *testing.T) {
 	if n := streamInfo(t, js, deliveriesStream, "").State.Msgs; n != 0 {
 		t.Errorf("%s holds %d tickets of an import that was never accepted", deliveriesStream, n)
 	}
-	if st, body, err := s.api.call(keyA, http.MethodGet, "/v1/uploads/"+id, nil); err != nil || st != http.StatusNotFound {
+	if st, body, err := s.api.TryCall(keyA, http.MethodGet, "/v1/uploads/"+id, nil); err != nil || st != http.StatusNotFound {
 		t.Errorf("GET /v1/uploads/%s = %d %s %v, want 404", id, st, body, err)
 	}
-	if ups := s.api.listUploads(keyA); len(ups) != 0 {
+	if ups := s.api.ListUploads(keyA); len(ups) != 0 {
 		t.Errorf("GET /v1/uploads lists %d uploads, want none: %+v", len(ups), ups)
 	}
 	if keys := s.redisKeys("u:*"); len(keys) != 0 {
@@ -132,7 +133,7 @@ func TestIngestKilledMidFile(t *testing.T) {
 
 	// Its stored pages must not stay behind.
 	var left map[string]uint64
-	if !poll(15*time.Second, func() bool { left = pageSubjects(t, js, id); return len(left) == 0 }) {
+	if !apitest.Poll(15*time.Second, func() bool { left = pageSubjects(t, js, id); return len(left) == 0 }) {
 		info := streamInfo(t, js, pagesStream, "")
 		keys := s.redisKeys("*")
 		sort.Strings(keys)

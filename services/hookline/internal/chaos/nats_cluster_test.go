@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/pkg/redistest"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 // A 3-server NATS cluster with R3 streams (HOOKLINE_STREAM_REPLICAS=3,
@@ -32,11 +33,11 @@ func TestNATSClusterLeaderKilled(t *testing.T) {
 		}
 	}
 
-	rc := newReceiver(t, slowOK(20*time.Millisecond))
-	s.api.putTemplate(keyA, "R3", map[string]any{"url": rc.url(), "chunkSize": 1, "maxInFlight": 4, "retryCount": 0})
-	acc := s.api.importJSON(keyA, "R3", pages)
+	rc := apitest.NewReceiver(t, slowOK(20*time.Millisecond))
+	s.api.PutTemplate(keyA, "R3", map[string]any{"url": rc.HookURL(), "chunkSize": 1, "maxInFlight": 4, "retryCount": 0})
+	acc := s.importRecords(keyA, "R3", pages)
 
-	eventually(t, 30*time.Second, "30 pages received", func() bool { return rc.count() >= 30 })
+	apitest.Eventually(t, 30*time.Second, "30 pages received", func() bool { return rc.Count() >= 30 })
 	deliveries := streamInfo(t, js, deliveriesStream, "")
 	pagesInfo := streamInfo(t, js, pagesStream, "")
 	leader := deliveries.Cluster.Leader
@@ -51,27 +52,27 @@ func TestNATSClusterLeaderKilled(t *testing.T) {
 	}
 	victim.kill()
 	killedAt := time.Now()
-	atKill := rc.count()
+	atKill := rc.Count()
 	t.Logf("killed %s, leader of %s (leader of %s: %s), after %d requests", leader, deliveriesStream, pagesStream, pagesInfo.Cluster.Leader, atKill)
 	if atKill >= pages {
 		t.Fatalf("the upload was already over (%d requests) when the leader was killed", atKill)
 	}
 
-	eventually(t, 30*time.Second, "a new leader of "+deliveriesStream, func() bool {
+	apitest.Eventually(t, 30*time.Second, "a new leader of "+deliveriesStream, func() bool {
 		info := streamInfo(t, js, deliveriesStream, "")
 		return info.Cluster != nil && info.Cluster.Leader != "" && info.Cluster.Leader != leader
 	})
-	u := s.api.waitFinished(keyA, acc.UploadID, 50*time.Second)
+	u := s.api.WaitFinishedThroughErrors(keyA, acc.UploadID, 50*time.Second)
 	t.Logf("upload finished %s after the kill; longest pause between two requests: %s",
-		time.Since(killedAt).Round(time.Millisecond), rc.longestPause().Round(time.Millisecond))
+		time.Since(killedAt).Round(time.Millisecond), longestPause(rc).Round(time.Millisecond))
 	if u.Status != "completed" || u.DeliveredPages != pages || u.FailedPages != 0 {
 		t.Fatalf("upload = %+v, want completed with %d delivered pages", u, pages)
 	}
 	dups := checkEveryPage(t, rc, acc.UploadID, pages, 0)
-	released := checkAttemptsExact(t, s.api.attempts(keyA, acc.UploadID), pages)
+	released := checkAttemptsExact(t, s.api.Attempts(keyA, acc.UploadID), pages)
 	t.Logf("attempts log: one delivered entry per page, %d released entries (deliveries our side cut short)", released)
 	t.Logf("new leader of %s: %s; receiver got %d requests for %d pages (%d duplicates)",
-		deliveriesStream, streamInfo(t, js, deliveriesStream, "").Cluster.Leader, len(rc.all()), pages, dups)
+		deliveriesStream, streamInfo(t, js, deliveriesStream, "").Cluster.Leader, len(rc.Requests()), pages, dups)
 	for _, p := range []*proc{s.ingest, w1.proc, w2.proc} {
 		if ws := p.warnings(); len(ws) > 0 {
 			t.Logf("%s warnings:\n  %s", p.name, strings.Join(ws, "\n  "))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/pkg/redistest"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 	"github.com/hookline/hookline/services/ingest"
 )
 
@@ -34,13 +35,13 @@ func TestNATSRestartMidUpload(t *testing.T) {
 	w1, w2 := s.startWorker("worker-1", nil), s.startWorker("worker-2", nil)
 	_, js := natsClient(t, ns.url())
 
-	rc := newReceiver(t, slowOK(20*time.Millisecond))
-	s.api.putTemplate(keyA, "NATS", map[string]any{"url": rc.url(), "chunkSize": 1, "maxInFlight": 4, "retryCount": 0})
-	acc := s.api.importJSON(keyA, "NATS", pages)
+	rc := apitest.NewReceiver(t, slowOK(20*time.Millisecond))
+	s.api.PutTemplate(keyA, "NATS", map[string]any{"url": rc.HookURL(), "chunkSize": 1, "maxInFlight": 4, "retryCount": 0})
+	acc := s.importRecords(keyA, "NATS", pages)
 
-	eventually(t, 30*time.Second, "30 pages received", func() bool { return rc.count() >= 30 })
+	apitest.Eventually(t, 30*time.Second, "30 pages received", func() bool { return rc.Count() >= 30 })
 	ns.kill()
-	atKill := rc.count()
+	atKill := rc.Count()
 	t.Logf("nats-server killed after %d requests", atKill)
 	if atKill >= pages {
 		t.Fatalf("the upload was already over (%d requests) when NATS was killed", atKill)
@@ -49,9 +50,9 @@ func TestNATSRestartMidUpload(t *testing.T) {
 	// An import while NATS is down: refused with 503, nothing accepted. The
 	// answer must come soon enough for a client or a proxy in front of
 	// ingest to still be waiting: within 15s.
-	patient := &apiClient{t: t, base: s.api.base, hc: &http.Client{Timeout: 90 * time.Second}}
+	patient := apitest.NewClient(t, s.api.Base, &http.Client{Timeout: 90 * time.Second})
 	start := time.Now()
-	st, body, err := patient.call(keyA, http.MethodPost, "/v1/imports", map[string]any{"template": "NATS", "records": records(5)})
+	st, body, err := patient.TryCall(keyA, http.MethodPost, "/v1/imports", map[string]any{"template": "NATS", "records": apitest.NumberedRecords(5)})
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("import while NATS is down: %v (after %s)", err, took)
@@ -70,28 +71,28 @@ func TestNATSRestartMidUpload(t *testing.T) {
 	ns.start() // same port, same store
 	t.Logf("nats-server started again on %s", ns.url())
 
-	u := s.api.waitFinished(keyA, acc.UploadID, 45*time.Second)
+	u := s.api.WaitFinishedThroughErrors(keyA, acc.UploadID, 45*time.Second)
 	if u.Status != "completed" || u.DeliveredPages != pages || u.FailedPages != 0 {
 		t.Fatalf("upload = %+v, want completed with %d delivered pages", u, pages)
 	}
 	dups := checkEveryPage(t, rc, acc.UploadID, pages, 0)
 	t.Logf("receiver got %d requests for %d pages (%d duplicates); longest pause between two requests: %s",
-		len(rc.all()), pages, dups, rc.longestPause().Round(time.Millisecond))
-	released := checkAttemptsExact(t, s.api.attempts(keyA, acc.UploadID), pages)
+		len(rc.Requests()), pages, dups, longestPause(rc).Round(time.Millisecond))
+	released := checkAttemptsExact(t, s.api.Attempts(keyA, acc.UploadID), pages)
 	t.Logf("attempts log: one delivered entry per page, %d released entries (deliveries our side cut short)", released)
 
 	// Nothing is left of the refused import: the completed upload's pages are
 	// purged, so HOOKLINE_PAGES must end empty; the work queue must end empty;
 	// the tenant has one upload.
 	var left map[string]uint64
-	if !poll(15*time.Second, func() bool { left = pageSubjects(t, js, ""); return len(left) == 0 }) {
+	if !apitest.Poll(15*time.Second, func() bool { left = pageSubjects(t, js, ""); return len(left) == 0 }) {
 		t.Errorf("HOOKLINE_PAGES still holds %d subjects after the upload completed: %v", len(left), subjectsSample(left))
 	}
 	var tickets uint64
-	if !poll(15*time.Second, func() bool { tickets = streamInfo(t, js, deliveriesStream, "").State.Msgs; return tickets == 0 }) {
+	if !apitest.Poll(15*time.Second, func() bool { tickets = streamInfo(t, js, deliveriesStream, "").State.Msgs; return tickets == 0 }) {
 		t.Errorf("HOOKLINE_DELIVERIES holds %d tickets after the upload completed", tickets)
 	}
-	ups := s.api.listUploads(keyA)
+	ups := s.api.ListUploads(keyA)
 	if len(ups) != 1 || ups[0].UploadID != acc.UploadID {
 		data, _ := json.Marshal(ups)
 		t.Errorf("GET /v1/uploads = %s, want only %s", data, acc.UploadID)
@@ -109,8 +110,8 @@ func TestNATSRestartMidUpload(t *testing.T) {
 	if s.ingest.exited() {
 		t.Errorf("ingest exited: %v", s.ingest.err)
 	}
-	if !poll(10*time.Second, func() bool {
-		st, _, err := s.api.call("", http.MethodGet, "/readyz", nil)
+	if !apitest.Poll(10*time.Second, func() bool {
+		st, _, err := s.api.TryCall("", http.MethodGet, "/readyz", nil)
 		return err == nil && st == http.StatusOK
 	}) {
 		t.Errorf("ingest /readyz does not answer 200 after NATS came back")
@@ -169,12 +170,12 @@ func TestNATSDownDuringImport(t *testing.T) {
 	s := newStack(t, ns.url(), rs.URL, nil)
 	s.startIngest()
 	_, js := natsClient(t, ns.url())
-	rc := newReceiver(t, nil)
-	s.api.putTemplate(keyA, "CSV", map[string]any{"url": rc.url(), "chunkSize": 1})
+	rc := apitest.NewReceiver(t, nil)
+	s.api.PutTemplate(keyA, "CSV", map[string]any{"url": rc.HookURL(), "chunkSize": 1})
 
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
-	req, err := http.NewRequest(http.MethodPost, s.api.base+"/v1/imports", pr)
+	req, err := http.NewRequest(http.MethodPost, s.api.Base+"/v1/imports", pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestNATSDownDuringImport(t *testing.T) {
 	for i := 1; i <= before; i++ {
 		row(i)
 	}
-	eventually(t, 20*time.Second, fmt.Sprintf("%d pages stored", before), func() bool { return len(pageSubjects(t, js, "")) >= before })
+	apitest.Eventually(t, 20*time.Second, fmt.Sprintf("%d pages stored", before), func() bool { return len(pageSubjects(t, js, "")) >= before })
 	ns.kill()
 	killedAt := time.Now()
 	for i := before + 1; i <= before+after; i++ {
@@ -242,7 +243,7 @@ func TestNATSDownDuringImport(t *testing.T) {
 
 	ns.start()
 	var left map[string]uint64
-	if !poll(10*time.Second, func() bool { left = pageSubjects(t, js, ""); return len(left) == 0 }) {
+	if !apitest.Poll(10*time.Second, func() bool { left = pageSubjects(t, js, ""); return len(left) == 0 }) {
 		var id string
 		for subj := range left {
 			id = strings.Split(subj, ".")[2] // hookline.pages.<uploadId>.<page>
@@ -256,7 +257,7 @@ func TestNATSDownDuringImport(t *testing.T) {
 				t.Fatal("ingest did not stop within 20s of SIGTERM")
 			}
 			s.startIngest()
-			if poll(15*time.Second, func() bool { return len(pageSubjects(t, js, id)) == 0 }) {
+			if apitest.Poll(15*time.Second, func() bool { return len(pageSubjects(t, js, id)) == 0 }) {
 				t.Logf("with its staging mark aged by %s, the janitor of a restarted ingest purged them", ingest.AbandonedAfter+time.Minute)
 			} else {
 				t.Errorf("with its staging mark aged by %s, the janitor of a restarted ingest did not purge them either", ingest.AbandonedAfter+time.Minute)
@@ -268,11 +269,11 @@ func TestNATSDownDuringImport(t *testing.T) {
 	if n := streamInfo(t, js, deliveriesStream, "").State.Msgs; n != 0 {
 		t.Errorf("%s holds %d tickets of the refused import", deliveriesStream, n)
 	}
-	eventually(t, 20*time.Second, "ingest /readyz after NATS came back", func() bool {
-		st, _, err := s.api.call("", http.MethodGet, "/readyz", nil)
+	apitest.Eventually(t, 20*time.Second, "ingest /readyz after NATS came back", func() bool {
+		st, _, err := s.api.TryCall("", http.MethodGet, "/readyz", nil)
 		return err == nil && st == http.StatusOK
 	})
-	if ups := s.api.listUploads(keyA); len(ups) != 0 {
+	if ups := s.api.ListUploads(keyA); len(ups) != 0 {
 		t.Errorf("GET /v1/uploads lists %d uploads, want none: %+v", len(ups), ups)
 	}
 	if keys := s.redisKeys("u:*"); len(keys) != 0 {

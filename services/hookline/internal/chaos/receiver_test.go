@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/pkg/redistest"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 // hugeBody is what the "huge body" receiver streams: 100 MiB of a pattern.
@@ -34,15 +35,15 @@ func TestReceiverBehaviours(t *testing.T) {
 	hugeDone := make(chan struct{})
 
 	type result struct {
-		u     upload
-		atts  []attempt
-		fails []failure
-		hits  []hit
+		u     apitest.Upload
+		atts  []apitest.Attempt
+		fails []apitest.Failure
+		hits  []apitest.Request
 	}
 	cases := []struct {
 		name    string
 		wh      map[string]any // template settings besides url and chunkSize
-		respond func(w http.ResponseWriter, r *http.Request, n int)
+		respond apitest.Respond
 		status  string   // final status of the upload
 		want    []string // outcomes in the attempts log, in order
 		check   func(t *testing.T, res result)
@@ -50,7 +51,7 @@ func TestReceiverBehaviours(t *testing.T) {
 		{
 			name: "hangs past the timeout",
 			wh:   map[string]any{"timeout": 1000, "retryCount": 0},
-			respond: func(w http.ResponseWriter, r *http.Request, n int) {
+			respond: func(w http.ResponseWriter, r *http.Request, _ apitest.Request, n int) {
 				select { // never answers in time
 				case <-r.Context().Done():
 				case <-time.After(10 * time.Second):
@@ -67,7 +68,7 @@ func TestReceiverBehaviours(t *testing.T) {
 		{
 			name: "resets the connection",
 			wh:   map[string]any{"retryCount": 0},
-			respond: func(w http.ResponseWriter, r *http.Request, n int) {
+			respond: func(w http.ResponseWriter, r *http.Request, _ apitest.Request, n int) {
 				conn, _, err := http.NewResponseController(w).Hijack()
 				if err != nil {
 					t.Errorf("hijack: %v", err)
@@ -89,7 +90,7 @@ func TestReceiverBehaviours(t *testing.T) {
 		{
 			name: "answers 500",
 			wh:   map[string]any{"retryCount": 0},
-			respond: func(w http.ResponseWriter, r *http.Request, n int) {
+			respond: func(w http.ResponseWriter, r *http.Request, _ apitest.Request, n int) {
 				w.WriteHeader(http.StatusInternalServerError)
 				_, _ = w.Write([]byte("boom"))
 			},
@@ -155,7 +156,7 @@ func TestReceiverBehaviours(t *testing.T) {
 		{
 			name: "answers 200 with a 100 MiB body",
 			wh:   map[string]any{"timeout": 10000, "retryCount": 0},
-			respond: func(w http.ResponseWriter, r *http.Request, n int) {
+			respond: func(w http.ResponseWriter, r *http.Request, _ apitest.Request, n int) {
 				defer close(hugeDone)
 				w.Header().Set("Content-Type", "application/octet-stream")
 				w.WriteHeader(http.StatusOK)
@@ -193,16 +194,16 @@ func TestReceiverBehaviours(t *testing.T) {
 
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rc := newReceiver(t, c.respond)
+			rc := apitest.NewReceiver(t, c.respond)
 			code := fmt.Sprintf("RECV%d", i)
-			wh := map[string]any{"url": rc.url(), "chunkSize": 1}
+			wh := map[string]any{"url": rc.HookURL(), "chunkSize": 1}
 			for k, v := range c.wh {
 				wh[k] = v
 			}
-			s.api.putTemplate(keyA, code, wh)
-			acc := s.api.importJSON(keyA, code, 1)
-			res := result{u: s.api.waitFinished(keyA, acc.UploadID, 30*time.Second)}
-			res.atts, res.fails, res.hits = s.api.attempts(keyA, acc.UploadID), s.api.failures(keyA, acc.UploadID), rc.all()
+			s.api.PutTemplate(keyA, code, wh)
+			acc := s.importRecords(keyA, code, 1)
+			res := result{u: s.api.WaitFinishedThroughErrors(keyA, acc.UploadID, 30*time.Second)}
+			res.atts, res.fails, res.hits = s.api.Attempts(keyA, acc.UploadID), s.api.Failures(keyA, acc.UploadID), rc.Requests()
 			if res.u.Status != c.status {
 				t.Errorf("upload status %q, want %q: %+v", res.u.Status, c.status, res.u)
 			}
@@ -235,8 +236,8 @@ func TestReceiverBehaviours(t *testing.T) {
 
 // failFirst answers the first request of a page with status (and
 // Retry-After when not empty), the next ones with 200.
-func failFirst(status int, retryAfter string) func(w http.ResponseWriter, r *http.Request, n int) {
-	return func(w http.ResponseWriter, r *http.Request, n int) {
+func failFirst(status int, retryAfter string) apitest.Respond {
+	return func(w http.ResponseWriter, r *http.Request, _ apitest.Request, n int) {
 		if n == 1 {
 			if retryAfter != "" {
 				w.Header().Set("Retry-After", retryAfter)
@@ -251,7 +252,7 @@ func failFirst(status int, retryAfter string) func(w http.ResponseWriter, r *htt
 // checkRetryGap checks a retried-then-delivered page: the first attempt has
 // the failing status, and the second request came at least minGap after the
 // first one was answered.
-func checkRetryGap(t *testing.T, atts []attempt, hits []hit, status int, minGap time.Duration) {
+func checkRetryGap(t *testing.T, atts []apitest.Attempt, hits []apitest.Request, status int, minGap time.Duration) {
 	t.Helper()
 	if atts[0].StatusCode != status || atts[1].StatusCode != 200 {
 		t.Errorf("attempts = %+v, want %d then 200", atts, status)

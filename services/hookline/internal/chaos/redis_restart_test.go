@@ -5,6 +5,8 @@ package chaos
 import (
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 // Redis (AOF on, fsync on every write) is killed with SIGKILL in the middle
@@ -21,25 +23,25 @@ func TestRedisRestartMidUpload(t *testing.T) {
 	s.startIngest()
 	w1, w2 := s.startWorker("worker-1", nil), s.startWorker("worker-2", nil)
 
-	rc := newReceiver(t, slowOK(20*time.Millisecond))
-	s.api.putTemplate(keyA, "REDIS", map[string]any{"url": rc.url(), "chunkSize": 1, "maxInFlight": 4, "retryCount": 0})
-	acc := s.api.importJSON(keyA, "REDIS", pages)
+	rc := apitest.NewReceiver(t, slowOK(20*time.Millisecond))
+	s.api.PutTemplate(keyA, "REDIS", map[string]any{"url": rc.HookURL(), "chunkSize": 1, "maxInFlight": 4, "retryCount": 0})
+	acc := s.importRecords(keyA, "REDIS", pages)
 
-	eventually(t, 30*time.Second, "50 pages received", func() bool { return rc.count() >= 50 })
+	apitest.Eventually(t, 30*time.Second, "50 pages received", func() bool { return rc.Count() >= 50 })
 	rs.kill()
-	atKill := rc.count()
+	atKill := rc.Count()
 	if atKill >= pages {
 		t.Fatalf("the upload was already over (%d requests) when Redis was killed", atKill)
 	}
 	// Keep Redis away until a worker has handed a ticket back because of it.
 	down := time.Now()
-	eventually(t, 20*time.Second, "a worker to count an infrastructure error", func() bool {
+	apitest.Eventually(t, 20*time.Second, "a worker to count an infrastructure error", func() bool {
 		return infraErrors(w1, w2) > 0
 	})
 	rs.start() // the same port and files: the AOF is replayed
 	t.Logf("redis-server killed after %d requests, started again %s later", atKill, time.Since(down).Round(time.Millisecond))
 
-	u := s.api.waitFinished(keyA, acc.UploadID, 45*time.Second)
+	u := s.api.WaitFinishedThroughErrors(keyA, acc.UploadID, 45*time.Second)
 	if u.Status != "completed" || u.DeliveredPages != pages || u.TotalPages != pages || u.FailedPages != 0 || u.PendingPages != 0 {
 		t.Fatalf("upload = %+v, want completed with deliveredPages == totalPages == %d", u, pages)
 	}
@@ -47,7 +49,7 @@ func TestRedisRestartMidUpload(t *testing.T) {
 		t.Errorf("completed upload without completedAt: %+v", u)
 	}
 	dups := checkEveryPage(t, rc, acc.UploadID, pages, 0)
-	released := checkAttemptsExact(t, s.api.attempts(keyA, acc.UploadID), pages)
+	released := checkAttemptsExact(t, s.api.Attempts(keyA, acc.UploadID), pages)
 	t.Logf("attempts log: one delivered entry per page, %d released entries (deliveries our side cut short)", released)
 	for _, w := range []*workerProc{w1, w2} {
 		if w.exited() {
@@ -56,7 +58,7 @@ func TestRedisRestartMidUpload(t *testing.T) {
 	}
 	infra := infraErrors(w1, w2)
 	t.Logf("receiver got %d requests for %d pages (%d duplicates); tickets handed back for infrastructure errors: %v; longest pause between two requests: %s",
-		len(rc.all()), pages, dups, infra, rc.longestPause().Round(time.Millisecond))
+		len(rc.Requests()), pages, dups, infra, longestPause(rc).Round(time.Millisecond))
 }
 
 // infraErrors sums the workers' count of tickets handed back because NATS or

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/pkg/redistest"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 // A worker gets SIGTERM while it has webhook requests under way to a slow
@@ -49,26 +50,26 @@ func testGracefulShutdown(t *testing.T, grace, answerAfter time.Duration, pages 
 	// again (after a cut) is answered at once, so the test does not wait twice.
 	gate := make(chan struct{})
 	var openGate sync.Once
-	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, req apitest.Request, n int) {
 		if n == 1 {
 			select {
 			case <-gate:
 			case <-r.Context().Done():
 				return
 			}
-			slowOK(answerAfter)(w, r, n)
+			slowOK(answerAfter)(w, r, req, n)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
 	})
 	t.Cleanup(func() { openGate.Do(func() { close(gate) }) })
-	s.api.putTemplate(keyA, "STOP", map[string]any{"url": rc.url(), "chunkSize": 1, "maxInFlight": window, "retryCount": 0, "timeout": 30000})
-	acc := s.api.importJSON(keyA, "STOP", pages)
+	s.api.PutTemplate(keyA, "STOP", map[string]any{"url": rc.HookURL(), "chunkSize": 1, "maxInFlight": window, "retryCount": 0, "timeout": 30000})
+	acc := s.importRecords(keyA, "STOP", pages)
 
 	// Worker A alone holds the first pages; then B starts and A is told to stop.
 	var held []string
-	eventually(t, 20*time.Second, "worker A to have 4 requests under way", func() bool {
-		held = rc.inFlight()
+	apitest.Eventually(t, 20*time.Second, "worker A to have 4 requests under way", func() bool {
+		held = rc.InFlightIDs()
 		return len(held) == window
 	})
 	heldPages := map[int]bool{}
@@ -80,14 +81,14 @@ func testGracefulShutdown(t *testing.T, grace, answerAfter time.Duration, pages 
 		t.Fatalf("worker A has %v requests under way, want %d", a.inFlight(), window)
 	}
 	b := s.startWorker("worker-B", nil)
-	if rc.count() != window {
-		t.Fatalf("before the stop the receiver got %d requests, want exactly the %d held by worker A (%v)", rc.count(), window, held)
+	if rc.Count() != window {
+		t.Fatalf("before the stop the receiver got %d requests, want exactly the %d held by worker A (%v)", rc.Count(), window, held)
 	}
 	sigAt := time.Now()
 	a.signal(syscall.SIGTERM)
 	// Let the shutdown begin before the receiver starts answering: the
 	// worker's metrics server closes its listener when it does.
-	eventually(t, 5*time.Second, "worker A to begin its shutdown (metrics endpoint closed)", func() bool {
+	apitest.Eventually(t, 5*time.Second, "worker A to begin its shutdown (metrics endpoint closed)", func() bool {
 		_, err := a.metric("hookline_worker_requests_in_flight")
 		return err != nil
 	})
@@ -104,7 +105,7 @@ func testGracefulShutdown(t *testing.T, grace, answerAfter time.Duration, pages 
 		t.Errorf("worker A took %s to exit, more than the grace %s plus 2s", exitAfter, grace)
 	}
 
-	u := s.api.waitFinished(keyA, acc.UploadID, 25*time.Second)
+	u := s.api.WaitFinishedThroughErrors(keyA, acc.UploadID, 25*time.Second)
 	doneAfter := time.Since(sigAt)
 	if u.Status != "completed" || u.DeliveredPages != pages || u.FailedPages != 0 {
 		t.Fatalf("upload = %+v, want completed with %d delivered pages", u, pages)
@@ -114,7 +115,7 @@ func testGracefulShutdown(t *testing.T, grace, answerAfter time.Duration, pages 
 	}
 	t.Logf("upload completed %s after SIGTERM", doneAfter.Round(time.Millisecond))
 	checkEveryPage(t, rc, acc.UploadID, pages, 2)
-	atts := s.api.attempts(keyA, acc.UploadID)
+	atts := s.api.Attempts(keyA, acc.UploadID)
 	checkAttemptsExact(t, atts, pages)
 
 	released := map[int]int{}
@@ -123,7 +124,7 @@ func testGracefulShutdown(t *testing.T, grace, answerAfter time.Duration, pages 
 			released[at.Page]++
 		}
 	}
-	seen := rc.pages(acc.UploadID)
+	seen := receivedPages(rc, acc.UploadID)
 	drains := grace > answerAfter
 	for p := range heldPages {
 		if drains {
@@ -137,7 +138,7 @@ func testGracefulShutdown(t *testing.T, grace, answerAfter time.Duration, pages 
 		if released[p] != 1 || seen[p] != 2 {
 			t.Errorf("page %d held by worker A: received %d times, %d released entries; want handed back once and sent again", p, seen[p], released[p])
 		}
-		for _, h := range rc.all() {
+		for _, h := range rc.Requests() {
 			if h.ID == acc.UploadID+"."+strconv.Itoa(p) && h.At.After(sigAt.Add(grace/2)) {
 				if d := h.At.Sub(sigAt); d > grace+8*time.Second {
 					t.Errorf("page %d was sent again %s after SIGTERM: not handed back at once (AckWait is 30s)", p, d)

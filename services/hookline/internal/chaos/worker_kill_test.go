@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/pkg/redistest"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 // A worker killed with SIGKILL while it is sending pages: its tickets come
@@ -21,17 +22,17 @@ func TestWorkerKilledMidUpload(t *testing.T) {
 	s.startIngest()
 	workers := []*workerProc{s.startWorker("worker-1", nil), s.startWorker("worker-2", nil), s.startWorker("worker-3", nil)}
 
-	rc := newReceiver(t, slowOK(20*time.Millisecond))
-	s.api.putTemplate(keyA, "KILL", map[string]any{"url": rc.url(), "chunkSize": 1, "maxInFlight": 4, "retryCount": 0})
-	acc := s.api.importJSON(keyA, "KILL", pages)
+	rc := apitest.NewReceiver(t, slowOK(20*time.Millisecond))
+	s.api.PutTemplate(keyA, "KILL", map[string]any{"url": rc.HookURL(), "chunkSize": 1, "maxInFlight": 4, "retryCount": 0})
+	acc := s.importRecords(keyA, "KILL", pages)
 	if acc.TotalPages != pages {
 		t.Fatalf("accepted %+v, want %d pages", acc, pages)
 	}
 
 	// Kill the first worker seen with a request under way, once the upload is going.
-	eventually(t, 30*time.Second, "20 pages received", func() bool { return rc.count() >= 20 })
+	apitest.Eventually(t, 30*time.Second, "20 pages received", func() bool { return rc.Count() >= 20 })
 	var victim *workerProc
-	eventually(t, 20*time.Second, "a worker with a webhook request in flight", func() bool {
+	apitest.Eventually(t, 20*time.Second, "a worker with a webhook request in flight", func() bool {
 		for _, w := range workers {
 			if w.inFlight() > 0 {
 				victim = w
@@ -42,21 +43,21 @@ func TestWorkerKilledMidUpload(t *testing.T) {
 	})
 	victim.kill()
 	killedAt := time.Now()
-	atKill := rc.count()
+	atKill := rc.Count()
 	t.Logf("killed %s (pid %d) with SIGKILL after %d requests", victim.name, victim.pid(), atKill)
 	if atKill >= pages {
 		t.Fatalf("the upload was already over (%d requests) when the worker was killed", atKill)
 	}
 
-	u := s.api.waitFinished(keyA, acc.UploadID, 45*time.Second)
+	u := s.api.WaitFinishedThroughErrors(keyA, acc.UploadID, 45*time.Second)
 	t.Logf("upload finished %s after the kill (AckWait 2s); longest pause between two requests: %s",
-		time.Since(killedAt).Round(time.Millisecond), rc.longestPause().Round(time.Millisecond))
+		time.Since(killedAt).Round(time.Millisecond), longestPause(rc).Round(time.Millisecond))
 	if u.Status != "completed" || u.DeliveredPages != pages || u.FailedPages != 0 || u.PendingPages != 0 {
 		t.Fatalf("upload = %+v, want completed with %d delivered pages", u, pages)
 	}
 	dup := checkEveryPage(t, rc, acc.UploadID, pages, killed+1)
-	t.Logf("receiver got %d requests for %d pages (%d duplicates from the killed worker)", len(rc.all()), pages, dup)
-	released := checkAttemptsExact(t, s.api.attempts(keyA, acc.UploadID), pages)
+	t.Logf("receiver got %d requests for %d pages (%d duplicates from the killed worker)", len(rc.Requests()), pages, dup)
+	released := checkAttemptsExact(t, s.api.Attempts(keyA, acc.UploadID), pages)
 	t.Logf("attempts log: one delivered entry per page, %d released entries (deliveries our side cut short)", released)
 	for _, w := range workers {
 		if w != victim && w.exited() {

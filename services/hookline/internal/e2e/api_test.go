@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 type apiError struct {
@@ -21,10 +23,10 @@ type apiError struct {
 func TestTenantIsolation(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
-	rc := newReceiver(t, nil)
-	e.putTemplate("MINE", map[string]any{"url": rc.url()})
-	acc := e.importJSON(keyA, map[string]any{"template": "MINE", "records": records(1)})
-	e.waitFinished(keyA, acc.UploadID, 20*time.Second)
+	rc := apitest.NewReceiver(t, nil)
+	e.client.PutTemplate(keyA, "MINE", map[string]any{"url": rc.HookURL()})
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "MINE", "records": apitest.Records(1)})
+	e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second)
 
 	for _, c := range []struct{ method, path string }{
 		{http.MethodGet, "/v1/templates/MINE"},
@@ -34,31 +36,31 @@ func TestTenantIsolation(t *testing.T) {
 		{http.MethodGet, "/v1/uploads/" + acc.UploadID + "/failures"},
 		{http.MethodPost, "/v1/uploads/" + acc.UploadID + "/retry"},
 	} {
-		if status, body := e.call(keyB, c.method, c.path, nil); status != http.StatusNotFound {
+		if status, body := e.client.Call(keyB, c.method, c.path, nil); status != http.StatusNotFound {
 			t.Errorf("tenant bravo: %s %s = %d %s, want 404", c.method, c.path, status, body)
 		}
 	}
 	// bravo cannot import with acme's template either.
-	if status, _ := e.call(keyB, http.MethodPost, "/v1/imports", map[string]any{"template": "MINE", "records": records(1)}); status != http.StatusNotFound {
+	if status, _ := e.client.Call(keyB, http.MethodPost, "/v1/imports", map[string]any{"template": "MINE", "records": apitest.Records(1)}); status != http.StatusNotFound {
 		t.Errorf("import with another tenant's template = %d, want 404", status)
 	}
-	var list struct{ Uploads []upload }
-	_ = json.Unmarshal(e.mustCall(keyB, http.MethodGet, "/v1/uploads", nil, 200), &list)
+	var list struct{ Uploads []apitest.Upload }
+	_ = json.Unmarshal(e.client.MustCall(keyB, http.MethodGet, "/v1/uploads", nil, 200), &list)
 	if len(list.Uploads) != 0 {
 		t.Errorf("bravo lists %d uploads, want 0", len(list.Uploads))
 	}
 	var tl struct{ Templates []any }
-	_ = json.Unmarshal(e.mustCall(keyB, http.MethodGet, "/v1/templates", nil, 200), &tl)
+	_ = json.Unmarshal(e.client.MustCall(keyB, http.MethodGet, "/v1/templates", nil, 200), &tl)
 	if len(tl.Templates) != 0 {
 		t.Errorf("bravo lists %d templates, want 0", len(tl.Templates))
 	}
 	// acme still sees its own.
-	_ = json.Unmarshal(e.mustCall(keyA, http.MethodGet, "/v1/uploads?template=MINE&status=completed", nil, 200), &list)
+	_ = json.Unmarshal(e.client.MustCall(keyA, http.MethodGet, "/v1/uploads?template=MINE&status=completed", nil, 200), &list)
 	if len(list.Uploads) != 1 || list.Uploads[0].UploadID != acc.UploadID {
 		t.Errorf("acme lists %+v", list.Uploads)
 	}
 	for _, key := range []string{"", "wrong-key-000000000"} {
-		if status, _ := e.call(key, http.MethodGet, "/v1/templates", nil); status != http.StatusUnauthorized {
+		if status, _ := e.client.Call(key, http.MethodGet, "/v1/templates", nil); status != http.StatusUnauthorized {
 			t.Errorf("key %q: status %d, want 401", key, status)
 		}
 	}
@@ -67,7 +69,7 @@ func TestTenantIsolation(t *testing.T) {
 // Templates: defaults, replace, list, delete, secrets never echoed.
 func TestTemplateLifecycle(t *testing.T) {
 	e := newEnv(t)
-	data := e.mustCall(keyA, http.MethodPut, "/v1/templates/CUSTOMERS", `{"name":"Customers","destination":{"webhook":{"url":"https://api.example.com/hook","signingSecret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}`, http.StatusCreated)
+	data := e.client.MustCall(keyA, http.MethodPut, "/v1/templates/CUSTOMERS", `{"name":"Customers","destination":{"webhook":{"url":"https://api.example.com/hook","signingSecret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}`, http.StatusCreated)
 	var got struct {
 		Code        string
 		Destination struct{ Webhook map[string]any }
@@ -80,26 +82,26 @@ func TestTemplateLifecycle(t *testing.T) {
 	if strings.Contains(string(data), "MfKQ9r8GKYqrTwjUPD8ILPZIo2La") || wh["signingSecret"] != "whsec_…LaSw" {
 		t.Fatalf("signing secret shown as %v in %s", wh["signingSecret"], data)
 	}
-	e.mustCall(keyA, http.MethodPut, "/v1/templates/CUSTOMERS", `{"name":"Customers 2","destination":{"webhook":{"url":"https://api.example.com/v2","chunkSize":5}}}`, http.StatusOK)
-	data = e.mustCall(keyA, http.MethodGet, "/v1/templates/CUSTOMERS", nil, http.StatusOK)
+	e.client.MustCall(keyA, http.MethodPut, "/v1/templates/CUSTOMERS", `{"name":"Customers 2","destination":{"webhook":{"url":"https://api.example.com/v2","chunkSize":5}}}`, http.StatusOK)
+	data = e.client.MustCall(keyA, http.MethodGet, "/v1/templates/CUSTOMERS", nil, http.StatusOK)
 	_ = json.Unmarshal(data, &got)
 	if got.Destination.Webhook["chunkSize"] != 5.0 || got.Destination.Webhook["signingSecret"] != "whsec_…LaSw" {
 		t.Fatalf("after replace: %s", data)
 	}
 	var list struct{ Templates []struct{ Code string } }
-	_ = json.Unmarshal(e.mustCall(keyA, http.MethodGet, "/v1/templates", nil, http.StatusOK), &list)
+	_ = json.Unmarshal(e.client.MustCall(keyA, http.MethodGet, "/v1/templates", nil, http.StatusOK), &list)
 	if len(list.Templates) != 1 || list.Templates[0].Code != "CUSTOMERS" {
 		t.Fatalf("list = %+v", list)
 	}
-	e.mustCall(keyA, http.MethodDelete, "/v1/templates/CUSTOMERS", nil, http.StatusNoContent)
-	e.mustCall(keyA, http.MethodGet, "/v1/templates/CUSTOMERS", nil, http.StatusNotFound)
+	e.client.MustCall(keyA, http.MethodDelete, "/v1/templates/CUSTOMERS", nil, http.StatusNoContent)
+	e.client.MustCall(keyA, http.MethodGet, "/v1/templates/CUSTOMERS", nil, http.StatusNotFound)
 }
 
 // Every bad field answers 400 naming it, and nothing is enqueued.
 func TestBadInput(t *testing.T) {
 	e := newEnv(t)
-	rc := newReceiver(t, nil)
-	e.putTemplate("OK", map[string]any{"url": rc.url(), "authHeaderName": "X-Key"})
+	rc := apitest.NewReceiver(t, nil)
+	e.client.PutTemplate(keyA, "OK", map[string]any{"url": rc.HookURL(), "authHeaderName": "X-Key"})
 
 	templates := []struct {
 		name, body, field string
@@ -126,7 +128,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tc := range templates {
 		t.Run("template/"+tc.name, func(t *testing.T) {
-			status, data := e.call(keyA, http.MethodPut, "/v1/templates/BAD", tc.body)
+			status, data := e.client.Call(keyA, http.MethodPut, "/v1/templates/BAD", tc.body)
 			var ae apiError
 			_ = json.Unmarshal(data, &ae)
 			if status != http.StatusBadRequest || ae.Error.Field != tc.field || ae.Error.Code != "invalid_argument" || ae.Error.Message == "" {
@@ -134,7 +136,7 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	if status, _ := e.call(keyA, http.MethodPut, "/v1/templates/bad%20code", `{"destination":{"webhook":{"url":"https://example.com"}}}`); status != http.StatusBadRequest {
+	if status, _ := e.client.Call(keyA, http.MethodPut, "/v1/templates/bad%20code", `{"destination":{"webhook":{"url":"https://example.com"}}}`); status != http.StatusBadRequest {
 		t.Errorf("bad template code = %d, want 400", status)
 	}
 
@@ -144,20 +146,20 @@ func TestBadInput(t *testing.T) {
 		status int
 		field  string
 	}{
-		{"no template", map[string]any{"records": records(1)}, 400, "template"},
-		{"unknown template", map[string]any{"template": "NOPE", "records": records(1)}, 404, "template"},
+		{"no template", map[string]any{"records": apitest.Records(1)}, 400, "template"},
+		{"unknown template", map[string]any{"template": "NOPE", "records": apitest.Records(1)}, 404, "template"},
 		{"no records", map[string]any{"template": "OK"}, 400, "records"},
 		{"empty records", map[string]any{"template": "OK", "records": []any{}}, 400, "records"},
 		{"record not object", map[string]any{"template": "OK", "records": []any{map[string]any{"a": 1}, 5}}, 400, "records[1]"},
-		{"auth value with newline", map[string]any{"template": "OK", "records": records(1), "authHeaderValue": "a\r\nX-Evil: 1"}, 400, "authHeaderValue"},
-		{"auth value too long", map[string]any{"template": "OK", "records": records(1), "authHeaderValue": strings.Repeat("a", 4097)}, 400, "authHeaderValue"},
-		{"extra too large", map[string]any{"template": "OK", "records": records(1), "extra": strings.Repeat("a", 70000)}, 400, "extra"},
-		{"unknown field", map[string]any{"template": "OK", "records": records(1), "recordz": 1}, 400, "recordz"},
+		{"auth value with newline", map[string]any{"template": "OK", "records": apitest.Records(1), "authHeaderValue": "a\r\nX-Evil: 1"}, 400, "authHeaderValue"},
+		{"auth value too long", map[string]any{"template": "OK", "records": apitest.Records(1), "authHeaderValue": strings.Repeat("a", 4097)}, 400, "authHeaderValue"},
+		{"extra too large", map[string]any{"template": "OK", "records": apitest.Records(1), "extra": strings.Repeat("a", 70000)}, 400, "extra"},
+		{"unknown field", map[string]any{"template": "OK", "records": apitest.Records(1), "recordz": 1}, 400, "recordz"},
 		{"not json", "{not json", 400, ""},
 	}
 	for _, tc := range imports {
 		t.Run("import/"+tc.name, func(t *testing.T) {
-			status, data := e.call(keyA, http.MethodPost, "/v1/imports", tc.body)
+			status, data := e.client.Call(keyA, http.MethodPost, "/v1/imports", tc.body)
 			var ae apiError
 			_ = json.Unmarshal(data, &ae)
 			if status != tc.status || ae.Error.Field != tc.field || ae.Error.Message == "" {
@@ -188,7 +190,7 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	if status, _ := e.call(keyA, http.MethodPost, "/v1/imports", nil); status != http.StatusUnsupportedMediaType {
+	if status, _ := e.client.Call(keyA, http.MethodPost, "/v1/imports", nil); status != http.StatusUnsupportedMediaType {
 		t.Errorf("import without content type = %d, want 415", status)
 	}
 
@@ -199,12 +201,12 @@ func TestBadInput(t *testing.T) {
 	if n := e.streamMsgs("HOOKLINE_DELIVERIES"); n != 0 {
 		t.Errorf("DELIVERIES holds %d tickets after rejected imports, want 0", n)
 	}
-	var list struct{ Uploads []upload }
-	_ = json.Unmarshal(e.mustCall(keyA, http.MethodGet, "/v1/uploads", nil, 200), &list)
+	var list struct{ Uploads []apitest.Upload }
+	_ = json.Unmarshal(e.client.MustCall(keyA, http.MethodGet, "/v1/uploads", nil, 200), &list)
 	if len(list.Uploads) != 0 {
 		t.Errorf("%d uploads recorded after rejected imports", len(list.Uploads))
 	}
-	if len(rc.requests()) != 0 {
+	if len(rc.Requests()) != 0 {
 		t.Errorf("the receiver got requests for rejected imports")
 	}
 }
@@ -213,13 +215,13 @@ func TestBadInput(t *testing.T) {
 // says to lower chunkSize, and leaves nothing behind.
 func TestPageOverMessageLimit(t *testing.T) {
 	e := newEnv(t)
-	e.putTemplate("BIG", map[string]any{"url": "http://127.0.0.1:1/", "chunkSize": 10000})
+	e.client.PutTemplate(keyA, "BIG", map[string]any{"url": "http://127.0.0.1:1/", "chunkSize": 10000})
 	rec := map[string]any{"blob": strings.Repeat("x", 60000)}
 	recs := make([]any, 200) // 200 × 60 kB = 12 MB in one page, over the 8 MiB limit
 	for i := range recs {
 		recs[i] = rec
 	}
-	status, data := e.call(keyA, http.MethodPost, "/v1/imports", map[string]any{"template": "BIG", "records": recs})
+	status, data := e.client.Call(keyA, http.MethodPost, "/v1/imports", map[string]any{"template": "BIG", "records": recs})
 	var ae apiError
 	_ = json.Unmarshal(data, &ae)
 	if status != http.StatusRequestEntityTooLarge || ae.Error.Field != "destination.webhook.chunkSize" || !strings.Contains(ae.Error.Message, "chunkSize") {
@@ -236,7 +238,7 @@ func TestOperationsEndpoints(t *testing.T) {
 	w := e.startWorker()
 	for _, base := range []string{e.api, "http://" + w.metrics} {
 		var body string
-		e.eventually(10*time.Second, base+"/readyz", func() bool {
+		apitest.Eventually(e.t, 10*time.Second, base+"/readyz", func() bool {
 			resp, err := http.Get(base + "/readyz")
 			if err != nil {
 				return false
@@ -271,8 +273,8 @@ func TestOperationsEndpoints(t *testing.T) {
 func TestIdempotencyKey(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
-	rc := newReceiver(t, nil)
-	e.putTemplate("IDEM", map[string]any{"url": rc.url()})
+	rc := apitest.NewReceiver(t, nil)
+	e.client.PutTemplate(keyA, "IDEM", map[string]any{"url": rc.HookURL()})
 	send := func(key, tenantKey string) (int, []byte, http.Header) {
 		req, _ := http.NewRequest(http.MethodPost, e.api+"/v1/imports",
 			strings.NewReader(`{"template":"IDEM","records":[{"a":"1"},{"a":"2"}]}`))
@@ -292,15 +294,15 @@ func TestIdempotencyKey(t *testing.T) {
 	if s1 != http.StatusAccepted || s2 != http.StatusAccepted || string(first) != string(second) || h.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("first %d %s, retry %d %s (%v)", s1, first, s2, second, h)
 	}
-	var acc accepted
+	var acc apitest.Accepted
 	_ = json.Unmarshal(first, &acc)
-	e.waitFinished(keyA, acc.UploadID, 20*time.Second)
-	var list struct{ Uploads []upload }
-	_ = json.Unmarshal(e.mustCall(keyA, http.MethodGet, "/v1/uploads", nil, 200), &list)
+	e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second)
+	var list struct{ Uploads []apitest.Upload }
+	_ = json.Unmarshal(e.client.MustCall(keyA, http.MethodGet, "/v1/uploads", nil, 200), &list)
 	if len(list.Uploads) != 1 {
 		t.Fatalf("%d uploads after a retried import, want 1", len(list.Uploads))
 	}
-	if n := len(rc.requests()); n != 1 {
+	if n := len(rc.Requests()); n != 1 {
 		t.Fatalf("receiver got %d requests, want 1", n)
 	}
 	if s, other, _ := send("import-43", keyA); s != http.StatusAccepted || string(other) == string(first) {
@@ -319,19 +321,19 @@ func TestIdempotencyKey(t *testing.T) {
 // import; what was accepted before is still delivered.
 func TestFullQueuePushesBack(t *testing.T) {
 	e := newEnv(t, withVar("HOOKLINE_PAGES_MAX_BYTES", "200000"))
-	rc := newReceiver(t, nil)
-	e.putTemplate("FULL", map[string]any{"url": rc.url(), "chunkSize": 10})
+	rc := apitest.NewReceiver(t, nil)
+	e.client.PutTemplate(keyA, "FULL", map[string]any{"url": rc.HookURL(), "chunkSize": 10})
 	big := make([]any, 50)
 	for i := range big {
 		big[i] = map[string]any{"blob": strings.Repeat("y", 1000)}
 	}
-	first := e.importJSON(keyA, map[string]any{"template": "FULL", "records": big}) // ~50 kB: fits
+	first := e.client.ImportJSON(keyA, map[string]any{"template": "FULL", "records": big}) // ~50 kB: fits
 	pagesBefore := e.streamMsgs("HOOKLINE_PAGES")
 	huge := make([]any, 300) // ~300 kB: over the limit
 	for i := range huge {
 		huge[i] = map[string]any{"blob": strings.Repeat("z", 1000)}
 	}
-	status, data := e.call(keyA, http.MethodPost, "/v1/imports", map[string]any{"template": "FULL", "records": huge})
+	status, data := e.client.Call(keyA, http.MethodPost, "/v1/imports", map[string]any{"template": "FULL", "records": huge})
 	var ae apiError
 	_ = json.Unmarshal(data, &ae)
 	if status != http.StatusServiceUnavailable || ae.Error.Code != "queue_full" {
@@ -341,11 +343,11 @@ func TestFullQueuePushesBack(t *testing.T) {
 		t.Fatalf("PAGES holds %d messages, want the %d of the accepted import", n, pagesBefore)
 	}
 	e.startWorker()
-	if u := e.waitFinished(keyA, first.UploadID, 20*time.Second); u.Status != "completed" || u.DeliveredPages != 5 {
+	if u := e.client.WaitFinished(keyA, first.UploadID, 20*time.Second); u.Status != "completed" || u.DeliveredPages != 5 {
 		t.Fatalf("accepted upload = %+v", u)
 	}
-	var list struct{ Uploads []upload }
-	_ = json.Unmarshal(e.mustCall(keyA, http.MethodGet, "/v1/uploads", nil, 200), &list)
+	var list struct{ Uploads []apitest.Upload }
+	_ = json.Unmarshal(e.client.MustCall(keyA, http.MethodGet, "/v1/uploads", nil, 200), &list)
 	if len(list.Uploads) != 1 {
 		t.Fatalf("%d uploads recorded, want 1", len(list.Uploads))
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 // Every page of an upload arrives with exactly the body of api.md §1.
@@ -25,22 +27,22 @@ func TestPageBodies(t *testing.T) {
 		{"extra absent", nil, `""`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := newReceiver(t, nil)
+			rc := apitest.NewReceiver(t, nil)
 			code := "T" + strconv.Itoa(len(tc.name))
-			e.putTemplate(code, map[string]any{"url": rc.url(), "chunkSize": 3, "authHeaderName": "X-API-KEY"})
-			body := map[string]any{"template": code, "records": records(10), "authHeaderValue": "s3cret-value"}
+			e.client.PutTemplate(keyA, code, map[string]any{"url": rc.HookURL(), "chunkSize": 3, "authHeaderName": "X-API-KEY"})
+			body := map[string]any{"template": code, "records": apitest.Records(10), "authHeaderValue": "s3cret-value"}
 			if tc.extra != nil {
 				body["extra"] = tc.extra
 			}
-			acc := e.importJSON(keyA, body)
+			acc := e.client.ImportJSON(keyA, body)
 			if acc.TotalRecords != 10 || acc.TotalPages != 4 || acc.Status != "delivering" || acc.Template != code {
 				t.Fatalf("202 answer = %+v", acc)
 			}
-			u := e.waitFinished(keyA, acc.UploadID, 20*time.Second)
+			u := e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second)
 			if u.Status != "completed" || u.DeliveredPages != 4 || u.PendingPages != 0 || u.CompletedAt == nil {
 				t.Fatalf("upload = %+v", u)
 			}
-			reqs := rc.requests()
+			reqs := rc.Requests()
 			if len(reqs) != 4 {
 				t.Fatalf("receiver got %d requests, want 4", len(reqs))
 			}
@@ -93,22 +95,22 @@ func TestPageBodies(t *testing.T) {
 func TestCSVUpload(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
-	rc := newReceiver(t, nil)
-	e.putTemplate("CSV", map[string]any{"url": rc.url(), "chunkSize": 2})
+	rc := apitest.NewReceiver(t, nil)
+	e.client.PutTemplate(keyA, "CSV", map[string]any{"url": rc.HookURL(), "chunkSize": 2})
 	csv := "zip,name,note\n01234,Ada,\"quoted, with comma\"\n99999,Bob,\"line\nbreak\"\n00001,Cy,x\n"
 	status, data := e.multipart(keyA, map[string]string{"template": "CSV", "extra": "from-csv"}, "people.csv", "text/csv", csv)
 	if status != http.StatusAccepted {
 		t.Fatalf("import = %d %s", status, data)
 	}
-	var acc accepted
+	var acc apitest.Accepted
 	_ = json.Unmarshal(data, &acc)
 	if acc.TotalRecords != 3 || acc.TotalPages != 2 {
 		t.Fatalf("202 = %+v", acc)
 	}
-	if u := e.waitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "completed" {
+	if u := e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "completed" {
 		t.Fatalf("upload = %+v", u)
 	}
-	reqs := rc.requests()
+	reqs := rc.Requests()
 	if len(reqs) != 2 {
 		t.Fatalf("got %d requests", len(reqs))
 	}
@@ -127,8 +129,8 @@ func TestCSVUpload(t *testing.T) {
 func TestJSONFiles(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
-	rc := newReceiver(t, nil)
-	e.putTemplate("J", map[string]any{"url": rc.url(), "chunkSize": 10})
+	rc := apitest.NewReceiver(t, nil)
+	e.client.PutTemplate(keyA, "J", map[string]any{"url": rc.HookURL(), "chunkSize": 10})
 	for name, content := range map[string]string{
 		"a.ndjson": "{\"b\":1,\"a\":[1,2]}\n\n{\"b\":2.50,\"a\":null}\n",
 		"a.json":   "[{\"b\":1,\"a\":[1,2]},\n {\"b\":2.50,\"a\":null}]",
@@ -137,10 +139,10 @@ func TestJSONFiles(t *testing.T) {
 		if status != http.StatusAccepted {
 			t.Fatalf("%s: %d %s", name, status, data)
 		}
-		var acc accepted
+		var acc apitest.Accepted
 		_ = json.Unmarshal(data, &acc)
-		e.waitFinished(keyA, acc.UploadID, 20*time.Second)
-		reqs := rc.requests()
+		e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second)
+		reqs := rc.Requests()
 		last := reqs[len(reqs)-1].Page
 		if last.UploadID != acc.UploadID || len(last.Data) != 2 || string(last.Data[0]) != `{"b":1,"a":[1,2]}` || string(last.Data[1]) != `{"b":2.50,"a":null}` {
 			t.Fatalf("%s: delivered %+v", name, last)
@@ -153,16 +155,16 @@ func TestPageOrder(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
 	e.startWorker()
-	rc := newReceiver(t, func(n int, r request, w http.ResponseWriter) {
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, r apitest.Request, n int) {
 		time.Sleep(5 * time.Millisecond) // the receiver's own work: lets overlapping sends show
 		w.WriteHeader(http.StatusOK)
 	})
-	e.putTemplate("ORDER", map[string]any{"url": rc.url(), "chunkSize": 1})
-	acc := e.importJSON(keyA, map[string]any{"template": "ORDER", "records": records(30)})
-	if u := e.waitFinished(keyA, acc.UploadID, 30*time.Second); u.Status != "completed" {
+	e.client.PutTemplate(keyA, "ORDER", map[string]any{"url": rc.HookURL(), "chunkSize": 1})
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "ORDER", "records": apitest.Records(30)})
+	if u := e.client.WaitFinished(keyA, acc.UploadID, 30*time.Second); u.Status != "completed" {
 		t.Fatalf("upload = %+v", u)
 	}
-	reqs := rc.requests()
+	reqs := rc.Requests()
 	if len(reqs) != 30 {
 		t.Fatalf("got %d requests, want 30", len(reqs))
 	}
@@ -171,8 +173,8 @@ func TestPageOrder(t *testing.T) {
 			t.Fatalf("request %d carried page %d: pages out of order", i, r.Page.Page)
 		}
 	}
-	if rc.maxIn != 1 {
-		t.Fatalf("%d requests were in flight at once, want 1", rc.maxIn)
+	if rc.MaxInFlight() != 1 {
+		t.Fatalf("%d requests were in flight at once, want 1", rc.MaxInFlight())
 	}
 }
 
@@ -181,22 +183,20 @@ func TestMaxInFlight(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
 	release := make(chan struct{})
-	rc := newReceiver(t, func(n int, r request, w http.ResponseWriter) {
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, r apitest.Request, n int) {
 		<-release
 		w.WriteHeader(http.StatusOK)
 	})
-	e.putTemplate("PAR", map[string]any{"url": rc.url(), "chunkSize": 1, "maxInFlight": 4})
-	acc := e.importJSON(keyA, map[string]any{"template": "PAR", "records": records(8)})
-	e.eventually(10*time.Second, "4 pages in flight", func() bool {
-		rc.mu.Lock()
-		defer rc.mu.Unlock()
-		return rc.inFlight == 4
+	e.client.PutTemplate(keyA, "PAR", map[string]any{"url": rc.HookURL(), "chunkSize": 1, "maxInFlight": 4})
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "PAR", "records": apitest.Records(8)})
+	apitest.Eventually(e.t, 10*time.Second, "4 pages in flight", func() bool {
+		return rc.InFlight() == 4
 	})
 	close(release)
-	if u := e.waitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "completed" || u.DeliveredPages != 8 {
+	if u := e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "completed" || u.DeliveredPages != 8 {
 		t.Fatalf("upload = %+v", u)
 	}
-	if rc.maxIn != 4 {
-		t.Fatalf("max in flight = %d, want 4", rc.maxIn)
+	if rc.MaxInFlight() != 4 {
+		t.Fatalf("max in flight = %d, want 4", rc.MaxInFlight())
 	}
 }

@@ -3,15 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"mime/multipart"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/textproto"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +25,7 @@ import (
 	"github.com/hookline/hookline/pkg/natstest"
 	"github.com/hookline/hookline/pkg/redistest"
 	"github.com/hookline/hookline/pkg/secrets"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 	"github.com/hookline/hookline/services/ingest"
 	"github.com/hookline/hookline/services/worker"
 )
@@ -44,7 +41,8 @@ type env struct {
 	ns       *server.Server
 	redisURL string
 	vars     map[string]string
-	api      string
+	api      string          // base URL of ingest
+	client   *apitest.Client // hookline's API at api
 	nc       *nats.Conn
 	rdb      *redis.Client
 	logs     *syncBuffer // everything ingest and the workers log
@@ -119,6 +117,7 @@ func (e *env) startIngest() {
 		t.Fatal(err)
 	}
 	e.api = "http://" + l.Addr().String()
+	e.client = apitest.NewClient(t, e.api, http.DefaultClient)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	reg := prometheus.NewRegistry()
@@ -132,7 +131,7 @@ func (e *env) startIngest() {
 			t.Errorf("ingest: %v", err)
 		}
 	})
-	e.eventually(10*time.Second, "ingest ready", func() bool {
+	apitest.Eventually(t, 10*time.Second, "ingest ready", func() bool {
 		resp, err := http.Get(e.api + "/readyz")
 		if err != nil {
 			return false
@@ -193,152 +192,6 @@ func (w *workerProc) stop(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func (e *env) eventually(within time.Duration, what string, cond func() bool) {
-	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
-}
-
-// call makes an API request and returns the status and body.
-func (e *env) call(key, method, path string, body any) (int, []byte) {
-	e.t.Helper()
-	var rd io.Reader
-	ctype := ""
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd, ctype = strings.NewReader(b), "application/json"
-	case []byte:
-		rd, ctype = bytes.NewReader(b), "application/json"
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		rd, ctype = bytes.NewReader(data), "application/json"
-	}
-	req, err := http.NewRequest(method, e.api+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	return e.do(req)
-}
-
-func (e *env) do(req *http.Request) (int, []byte) {
-	e.t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return resp.StatusCode, data
-}
-
-func (e *env) mustCall(key, method, path string, body any, wantStatus int) []byte {
-	e.t.Helper()
-	status, data := e.call(key, method, path, body)
-	if status != wantStatus {
-		e.t.Fatalf("%s %s = %d %s, want %d", method, path, status, data, wantStatus)
-	}
-	return data
-}
-
-// putTemplate creates a template of tenant acme pointing at url.
-func (e *env) putTemplate(code string, webhook map[string]any) {
-	e.t.Helper()
-	status, data := e.call(keyA, http.MethodPut, "/v1/templates/"+code, map[string]any{
-		"name": code, "destination": map[string]any{"webhook": webhook},
-	})
-	if status != http.StatusCreated && status != http.StatusOK {
-		e.t.Fatalf("put template: %d %s", status, data)
-	}
-}
-
-type accepted struct {
-	UploadID     string `json:"uploadId"`
-	Template     string `json:"template"`
-	TotalRecords int    `json:"totalRecords"`
-	TotalPages   int    `json:"totalPages"`
-	Status       string `json:"status"`
-}
-
-func (e *env) importJSON(key string, body map[string]any) accepted {
-	e.t.Helper()
-	data := e.mustCall(key, http.MethodPost, "/v1/imports", body, http.StatusAccepted)
-	var a accepted
-	if err := json.Unmarshal(data, &a); err != nil {
-		e.t.Fatal(err)
-	}
-	return a
-}
-
-type upload struct {
-	UploadID       string     `json:"uploadId"`
-	Template       string     `json:"template"`
-	Status         string     `json:"status"`
-	TotalRecords   int        `json:"totalRecords"`
-	TotalPages     int        `json:"totalPages"`
-	DeliveredPages int        `json:"deliveredPages"`
-	FailedPages    int        `json:"failedPages"`
-	PendingPages   int        `json:"pendingPages"`
-	CompletedAt    *time.Time `json:"completedAt"`
-}
-
-func (e *env) upload(key, id string) upload {
-	e.t.Helper()
-	var u upload
-	if err := json.Unmarshal(e.mustCall(key, http.MethodGet, "/v1/uploads/"+id, nil, http.StatusOK), &u); err != nil {
-		e.t.Fatal(err)
-	}
-	return u
-}
-
-// waitFinished polls an upload until it leaves "delivering".
-func (e *env) waitFinished(key, id string, within time.Duration) upload {
-	e.t.Helper()
-	var u upload
-	e.eventually(within, "upload "+id+" to finish", func() bool {
-		u = e.upload(key, id)
-		return u.Status != "delivering"
-	})
-	return u
-}
-
-type attempt struct {
-	Page         int    `json:"page"`
-	Attempt      int    `json:"attempt"`
-	Outcome      string `json:"outcome"`
-	StatusCode   int    `json:"statusCode"`
-	Error        string `json:"error"`
-	ResponseBody string `json:"responseBody"`
-	DurationMs   int64  `json:"durationMs"`
-}
-
-func (e *env) attempts(key, id string) []attempt {
-	e.t.Helper()
-	var out struct{ Attempts []attempt }
-	if err := json.Unmarshal(e.mustCall(key, http.MethodGet, "/v1/uploads/"+id+"/attempts", nil, http.StatusOK), &out); err != nil {
-		e.t.Fatal(err)
-	}
-	return out.Attempts
-}
-
 // streamMsgs counts the messages in a stream.
 func (e *env) streamMsgs(name string) uint64 {
 	e.t.Helper()
@@ -355,84 +208,6 @@ func (e *env) streamMsgs(name string) uint64 {
 		e.t.Fatal(err)
 	}
 	return info.State.Msgs
-}
-
-// request is what a receiver saw.
-type request struct {
-	At     time.Time
-	Header http.Header
-	Body   []byte
-	Page   page
-}
-
-type page struct {
-	Template     string            `json:"template"`
-	UploadID     string            `json:"uploadId"`
-	Data         []json.RawMessage `json:"data"`
-	TotalRecords int               `json:"totalRecords"`
-	TotalPages   int               `json:"totalPages"`
-	Page         int               `json:"page"`
-	PageSize     int               `json:"pageSize"`
-	Extra        json.RawMessage   `json:"extra"`
-}
-
-// receiver is an httptest webhook endpoint that records every request and
-// answers what respond says (default 200).
-type receiver struct {
-	*httptest.Server
-	mu       sync.Mutex
-	reqs     []request
-	inFlight int
-	maxIn    int
-	respond  func(n int, r request, w http.ResponseWriter) // n: 1-based count of requests for this webhook-id
-}
-
-func newReceiver(t *testing.T, respond func(n int, r request, w http.ResponseWriter)) *receiver {
-	rc := &receiver{respond: respond}
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		req := request{At: time.Now(), Header: r.Header.Clone(), Body: body}
-		_ = json.Unmarshal(body, &req.Page)
-		rc.mu.Lock()
-		rc.reqs = append(rc.reqs, req)
-		n := 0
-		for _, q := range rc.reqs {
-			if q.Header.Get("webhook-id") == req.Header.Get("webhook-id") {
-				n++
-			}
-		}
-		rc.inFlight++
-		rc.maxIn = max(rc.maxIn, rc.inFlight)
-		rc.mu.Unlock()
-		defer func() {
-			rc.mu.Lock()
-			rc.inFlight--
-			rc.mu.Unlock()
-		}()
-		if rc.respond != nil {
-			rc.respond(n, req, w)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(rc.Close)
-	return rc
-}
-
-func (rc *receiver) requests() []request {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]request(nil), rc.reqs...)
-}
-
-func (rc *receiver) url() string { return rc.URL + "/hook" }
-
-func records(n int) []map[string]any {
-	out := make([]map[string]any, n)
-	for i := range out {
-		out[i] = map[string]any{"name": fmt.Sprintf("user%d", i+1), "email": fmt.Sprintf("user%d@example.com", i+1)}
-	}
-	return out
 }
 
 // multipart imports a file with form fields (in map order after template).
@@ -465,7 +240,7 @@ func (e *env) multipart(key string, fields map[string]string, filename, ctype, c
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", "Bearer "+key)
-	return e.do(req)
+	return e.client.Do(req)
 }
 
 func multipartWriter(w io.Writer) *multipart.Writer { return multipart.NewWriter(w) }

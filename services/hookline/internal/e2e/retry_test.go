@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 // A page that fails twice and then succeeds, with retryCount 3: three
@@ -13,7 +15,7 @@ import (
 func TestRetryThenSuccess(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
-	rc := newReceiver(t, func(n int, r request, w http.ResponseWriter) {
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, r apitest.Request, n int) {
 		if n <= 2 {
 			w.WriteHeader(http.StatusInternalServerError)
 			_, _ = w.Write([]byte("temporarily broken"))
@@ -22,12 +24,12 @@ func TestRetryThenSuccess(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	})
 	const interval = 400 * time.Millisecond
-	e.putTemplate("R", map[string]any{"url": rc.url(), "retryCount": 3, "retryInterval": interval.Milliseconds()})
-	acc := e.importJSON(keyA, map[string]any{"template": "R", "records": records(1)})
-	if u := e.waitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "completed" {
+	e.client.PutTemplate(keyA, "R", map[string]any{"url": rc.HookURL(), "retryCount": 3, "retryInterval": interval.Milliseconds()})
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "R", "records": apitest.Records(1)})
+	if u := e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "completed" {
 		t.Fatalf("upload = %+v", u)
 	}
-	reqs := rc.requests()
+	reqs := rc.Requests()
 	if len(reqs) != 3 {
 		t.Fatalf("receiver got %d attempts, want 3", len(reqs))
 	}
@@ -39,7 +41,7 @@ func TestRetryThenSuccess(t *testing.T) {
 			t.Fatal("webhook-id changed between retries")
 		}
 	}
-	atts := e.attempts(keyA, acc.UploadID)
+	atts := e.client.Attempts(keyA, acc.UploadID)
 	want := []string{"retrying", "retrying", "delivered"}
 	if len(atts) != 3 {
 		t.Fatalf("attempts log = %+v", atts)
@@ -60,7 +62,7 @@ func TestAlwaysFailingPageThenManualRetry(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
 	healed := make(chan struct{})
-	rc := newReceiver(t, func(n int, r request, w http.ResponseWriter) {
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, r apitest.Request, n int) {
 		select {
 		case <-healed:
 		default:
@@ -71,14 +73,14 @@ func TestAlwaysFailingPageThenManualRetry(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	e.putTemplate("F", map[string]any{"url": rc.url(), "chunkSize": 1, "retryCount": 2, "retryInterval": 50})
-	acc := e.importJSON(keyA, map[string]any{"template": "F", "records": records(3)})
-	u := e.waitFinished(keyA, acc.UploadID, 20*time.Second)
+	e.client.PutTemplate(keyA, "F", map[string]any{"url": rc.HookURL(), "chunkSize": 1, "retryCount": 2, "retryInterval": 50})
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "F", "records": apitest.Records(3)})
+	u := e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second)
 	if u.Status != "failed" || u.FailedPages != 1 || u.DeliveredPages != 2 || u.PendingPages != 0 {
 		t.Fatalf("upload = %+v", u)
 	}
 	page2 := 0
-	for _, r := range rc.requests() {
+	for _, r := range rc.Requests() {
 		if r.Page.Page == 2 {
 			page2++
 		}
@@ -92,7 +94,7 @@ func TestAlwaysFailingPageThenManualRetry(t *testing.T) {
 			Error                      string
 		}
 	}
-	_ = json.Unmarshal(e.mustCall(keyA, http.MethodGet, "/v1/uploads/"+acc.UploadID+"/failures", nil, 200), &fl)
+	_ = json.Unmarshal(e.client.MustCall(keyA, http.MethodGet, "/v1/uploads/"+acc.UploadID+"/failures", nil, 200), &fl)
 	if len(fl.Failures) != 1 || fl.Failures[0].Page != 2 || fl.Failures[0].Attempts != 3 || fl.Failures[0].StatusCode != 502 {
 		t.Fatalf("failure log = %+v", fl)
 	}
@@ -101,19 +103,19 @@ func TestAlwaysFailingPageThenManualRetry(t *testing.T) {
 	}
 
 	close(healed)
-	data := e.mustCall(keyA, http.MethodPost, "/v1/uploads/"+acc.UploadID+"/retry", nil, http.StatusOK)
+	data := e.client.MustCall(keyA, http.MethodPost, "/v1/uploads/"+acc.UploadID+"/retry", nil, http.StatusOK)
 	if string(data) != "{\"requeuedPages\":1}\n" {
 		t.Fatalf("retry answer = %s", data)
 	}
-	u = e.waitFinished(keyA, acc.UploadID, 20*time.Second)
+	u = e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second)
 	if u.Status != "completed" || u.DeliveredPages != 3 || u.FailedPages != 0 {
 		t.Fatalf("upload after retry = %+v", u)
 	}
-	_ = json.Unmarshal(e.mustCall(keyA, http.MethodGet, "/v1/uploads/"+acc.UploadID+"/failures", nil, 200), &fl)
+	_ = json.Unmarshal(e.client.MustCall(keyA, http.MethodGet, "/v1/uploads/"+acc.UploadID+"/failures", nil, 200), &fl)
 	if len(fl.Failures) != 0 {
 		t.Fatalf("failure log after retry = %+v", fl)
 	}
-	if reqs := rc.requests(); reqs[len(reqs)-1].Page.Page != 2 {
+	if reqs := rc.Requests(); reqs[len(reqs)-1].Page.Page != 2 {
 		t.Fatalf("last request was page %d, want the retried page 2", reqs[len(reqs)-1].Page.Page)
 	}
 }
@@ -122,16 +124,18 @@ func TestAlwaysFailingPageThenManualRetry(t *testing.T) {
 func TestNoRetriesByDefault(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
-	rc := newReceiver(t, func(n int, r request, w http.ResponseWriter) { w.WriteHeader(http.StatusInternalServerError) })
-	e.putTemplate("Z", map[string]any{"url": rc.url()})
-	acc := e.importJSON(keyA, map[string]any{"template": "Z", "records": records(1)})
-	if u := e.waitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "failed" {
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, r apitest.Request, n int) {
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	e.client.PutTemplate(keyA, "Z", map[string]any{"url": rc.HookURL()})
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "Z", "records": apitest.Records(1)})
+	if u := e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "failed" {
 		t.Fatalf("upload = %+v", u)
 	}
-	if n := len(rc.requests()); n != 1 {
+	if n := len(rc.Requests()); n != 1 {
 		t.Fatalf("receiver got %d attempts, want 1", n)
 	}
-	if atts := e.attempts(keyA, acc.UploadID); len(atts) != 1 || atts[0].Outcome != "failed" {
+	if atts := e.client.Attempts(keyA, acc.UploadID); len(atts) != 1 || atts[0].Outcome != "failed" {
 		t.Fatalf("attempts = %+v", atts)
 	}
 }
@@ -140,7 +144,7 @@ func TestNoRetriesByDefault(t *testing.T) {
 func TestRetryAfter(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
-	rc := newReceiver(t, func(n int, r request, w http.ResponseWriter) {
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, r apitest.Request, n int) {
 		if n == 1 {
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
@@ -148,12 +152,12 @@ func TestRetryAfter(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	e.putTemplate("RA", map[string]any{"url": rc.url(), "retryCount": 1, "retryInterval": 10})
-	acc := e.importJSON(keyA, map[string]any{"template": "RA", "records": records(1)})
-	if u := e.waitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "completed" {
+	e.client.PutTemplate(keyA, "RA", map[string]any{"url": rc.HookURL(), "retryCount": 1, "retryInterval": 10})
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "RA", "records": apitest.Records(1)})
+	if u := e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "completed" {
 		t.Fatalf("upload = %+v", u)
 	}
-	reqs := rc.requests()
+	reqs := rc.Requests()
 	if len(reqs) != 2 {
 		t.Fatalf("got %d requests", len(reqs))
 	}
@@ -166,16 +170,16 @@ func TestRetryAfter(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
-	rc := newReceiver(t, func(n int, r request, w http.ResponseWriter) {
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, r apitest.Request, n int) {
 		time.Sleep(3 * time.Second) // much slower than the 200ms timeout
 		w.WriteHeader(http.StatusOK)
 	})
-	e.putTemplate("TO", map[string]any{"url": rc.url(), "timeout": 200})
-	acc := e.importJSON(keyA, map[string]any{"template": "TO", "records": records(1)})
-	if u := e.waitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "failed" {
+	e.client.PutTemplate(keyA, "TO", map[string]any{"url": rc.HookURL(), "timeout": 200})
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "TO", "records": apitest.Records(1)})
+	if u := e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "failed" {
 		t.Fatalf("upload = %+v", u)
 	}
-	atts := e.attempts(keyA, acc.UploadID)
+	atts := e.client.Attempts(keyA, acc.UploadID)
 	if len(atts) != 1 || atts[0].StatusCode != 0 || !strings.Contains(atts[0].Error, "timeout") || atts[0].DurationMs > 2500 {
 		t.Fatalf("attempts = %+v, want one timed-out attempt of about 200ms", atts)
 	}
@@ -185,20 +189,20 @@ func TestTimeout(t *testing.T) {
 func TestRedirectIsAFailure(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
-	target := newReceiver(t, nil)
-	rc := newReceiver(t, func(n int, r request, w http.ResponseWriter) {
-		w.Header().Set("Location", target.url())
+	target := apitest.NewReceiver(t, nil)
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, r apitest.Request, n int) {
+		w.Header().Set("Location", target.HookURL())
 		w.WriteHeader(http.StatusFound)
 	})
-	e.putTemplate("RD", map[string]any{"url": rc.url()})
-	acc := e.importJSON(keyA, map[string]any{"template": "RD", "records": records(1)})
-	if u := e.waitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "failed" {
+	e.client.PutTemplate(keyA, "RD", map[string]any{"url": rc.HookURL()})
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "RD", "records": apitest.Records(1)})
+	if u := e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "failed" {
 		t.Fatalf("upload = %+v", u)
 	}
-	if n := len(target.requests()); n != 0 {
+	if n := len(target.Requests()); n != 0 {
 		t.Fatalf("the redirect target got %d requests: the redirect was followed", n)
 	}
-	if atts := e.attempts(keyA, acc.UploadID); len(atts) != 1 || atts[0].StatusCode != http.StatusFound {
+	if atts := e.client.Attempts(keyA, acc.UploadID); len(atts) != 1 || atts[0].StatusCode != http.StatusFound {
 		t.Fatalf("attempts = %+v", atts)
 	}
 }
@@ -209,16 +213,16 @@ func TestRedirectIsAFailure(t *testing.T) {
 func TestPrivateNetworksRefused(t *testing.T) {
 	e := newEnv(t, withVar("HOOKLINE_ALLOW_PRIVATE_NETWORKS", "false"))
 	e.startWorker()
-	rc := newReceiver(t, nil)
-	e.putTemplate("SSRF", map[string]any{"url": rc.url()})
-	acc := e.importJSON(keyA, map[string]any{"template": "SSRF", "records": records(1)})
-	if u := e.waitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "failed" {
+	rc := apitest.NewReceiver(t, nil)
+	e.client.PutTemplate(keyA, "SSRF", map[string]any{"url": rc.HookURL()})
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "SSRF", "records": apitest.Records(1)})
+	if u := e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "failed" {
 		t.Fatalf("upload = %+v", u)
 	}
-	if n := len(rc.requests()); n != 0 {
+	if n := len(rc.Requests()); n != 0 {
 		t.Fatalf("a loopback receiver got %d requests with private networks refused", n)
 	}
-	atts := e.attempts(keyA, acc.UploadID)
+	atts := e.client.Attempts(keyA, acc.UploadID)
 	if len(atts) != 1 || !strings.Contains(atts[0].Error, "127.0.0.1") {
 		t.Fatalf("attempts = %+v, want the refusal naming the address", atts)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/pkg/webhook"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 // Signed webhooks verify with webhook.Verify, and no secret (auth header
@@ -22,22 +23,22 @@ func TestSecretsStaySecret(t *testing.T) {
 	)
 	e := newEnv(t, withVar("HOOKLINE_LOG_LEVEL", "debug"))
 	w := e.startWorker()
-	rc := newReceiver(t, func(n int, r request, w http.ResponseWriter) {
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, r apitest.Request, n int) {
 		if n == 1 {
 			w.WriteHeader(http.StatusInternalServerError) // one failed attempt, so errors are logged too
 			return
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	templateAnswer := string(e.mustCall(keyA, http.MethodPut, "/v1/templates/SIG", map[string]any{
-		"destination": map[string]any{"webhook": map[string]any{"url": rc.url(), "authHeaderName": "X-Auth", "signingSecret": signing, "retryCount": 1}},
+	templateAnswer := string(e.client.MustCall(keyA, http.MethodPut, "/v1/templates/SIG", map[string]any{
+		"destination": map[string]any{"webhook": map[string]any{"url": rc.HookURL(), "authHeaderName": "X-Auth", "signingSecret": signing, "retryCount": 1}},
 	}, http.StatusCreated))
-	acc := e.importJSON(keyA, map[string]any{"template": "SIG", "records": records(2), "authHeaderValue": authValue})
-	if u := e.waitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "completed" {
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "SIG", "records": apitest.Records(2), "authHeaderValue": authValue})
+	if u := e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second); u.Status != "completed" {
 		t.Fatalf("upload = %+v", u)
 	}
 
-	for _, r := range rc.requests() {
+	for _, r := range rc.Requests() {
 		if r.Header.Get("X-Auth") != authValue {
 			t.Fatalf("auth header = %q", r.Header.Get("X-Auth"))
 		}
@@ -52,7 +53,7 @@ func TestSecretsStaySecret(t *testing.T) {
 	places := map[string]string{"template answer": templateAnswer, "logs": e.logs.String()}
 	for _, path := range []string{"/v1/templates/SIG", "/v1/templates", "/v1/uploads/" + acc.UploadID,
 		"/v1/uploads/" + acc.UploadID + "/attempts", "/v1/uploads/" + acc.UploadID + "/failures", "/v1/uploads"} {
-		places["GET "+path] = string(e.mustCall(keyA, http.MethodGet, path, nil, http.StatusOK))
+		places["GET "+path] = string(e.client.MustCall(keyA, http.MethodGet, path, nil, http.StatusOK))
 	}
 	for name, base := range map[string]string{"ingest metrics": e.api, "worker metrics": "http://" + w.metrics} {
 		resp, err := http.Get(base + "/metrics")
@@ -110,18 +111,18 @@ func TestSecretsStaySecret(t *testing.T) {
 func TestSigningSecretRotation(t *testing.T) {
 	e := newEnv(t, withVar("HOOKLINE_TEMPLATE_CACHE_TTL", "0s"))
 	release := make(chan struct{})
-	rc := newReceiver(t, func(n int, r request, w http.ResponseWriter) {
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, r apitest.Request, n int) {
 		if r.Page.Page == 2 {
 			<-release // hold page 2 until the secret is rotated
 		}
 		w.WriteHeader(http.StatusOK)
 	})
 	const old = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	e.mustCall(keyA, http.MethodPut, "/v1/templates/ROT", map[string]any{"destination": map[string]any{"webhook": map[string]any{
-		"url": rc.url(), "chunkSize": 1, "signingSecret": old}}}, http.StatusCreated)
+	e.client.MustCall(keyA, http.MethodPut, "/v1/templates/ROT", map[string]any{"destination": map[string]any{"webhook": map[string]any{
+		"url": rc.HookURL(), "chunkSize": 1, "signingSecret": old}}}, http.StatusCreated)
 	e.startWorker()
-	acc := e.importJSON(keyA, map[string]any{"template": "ROT", "records": records(3)})
-	e.eventually(10*time.Second, "page 2 in flight", func() bool { return len(rc.requests()) >= 2 })
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "ROT", "records": apitest.Records(3)})
+	apitest.Eventually(e.t, 10*time.Second, "page 2 in flight", func() bool { return len(rc.Requests()) >= 2 })
 
 	var answer struct {
 		Destination struct {
@@ -131,20 +132,20 @@ func TestSigningSecretRotation(t *testing.T) {
 			}
 		}
 	}
-	data := e.mustCall(keyA, http.MethodPut, "/v1/templates/ROT", map[string]any{"destination": map[string]any{"webhook": map[string]any{
-		"url": rc.url(), "chunkSize": 1, "signingSecret": "generate"}}}, http.StatusOK)
+	data := e.client.MustCall(keyA, http.MethodPut, "/v1/templates/ROT", map[string]any{"destination": map[string]any{"webhook": map[string]any{
+		"url": rc.HookURL(), "chunkSize": 1, "signingSecret": "generate"}}}, http.StatusOK)
 	_ = json.Unmarshal(data, &answer)
 	fresh := answer.Destination.Webhook.SigningSecret
 	if !strings.HasPrefix(fresh, "whsec_") || len(fresh) < 30 || answer.Destination.Webhook.PreviousSigningSecretExpiresAt == nil {
 		t.Fatalf("rotation answer = %s", data)
 	}
-	if got := string(e.mustCall(keyA, http.MethodGet, "/v1/templates/ROT", nil, http.StatusOK)); strings.Contains(got, fresh) {
+	if got := string(e.client.MustCall(keyA, http.MethodGet, "/v1/templates/ROT", nil, http.StatusOK)); strings.Contains(got, fresh) {
 		t.Fatal("the generated secret is shown again after its creation")
 	}
 	close(release)
-	e.waitFinished(keyA, acc.UploadID, 20*time.Second)
+	e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second)
 
-	reqs := rc.requests()
+	reqs := rc.Requests()
 	if err := webhook.Verify(reqs[0].Header, reqs[0].Body, old); err != nil {
 		t.Fatalf("page 1 (before the rotation) does not verify with the old secret: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hookline/hookline/pkg/config"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 	"github.com/hookline/hookline/services/ingest"
 )
 
@@ -48,29 +49,18 @@ func (e *env) newTenant(id string, quotas map[string]int) string {
 	if quotas != nil {
 		body["quotas"] = quotas
 	}
-	e.mustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants", body, http.StatusCreated)
+	e.client.MustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants", body, http.StatusCreated)
 	var k keyView
-	if err := json.Unmarshal(e.mustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants/"+id+"/keys", nil, http.StatusCreated), &k); err != nil {
+	if err := json.Unmarshal(e.client.MustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants/"+id+"/keys", nil, http.StatusCreated), &k); err != nil {
 		e.t.Fatal(err)
 	}
 	return k.Key
 }
 
-// putTemplateAs creates a template of the tenant of key.
-func (e *env) putTemplateAs(key, code string, webhook map[string]any) {
-	e.t.Helper()
-	status, data := e.call(key, http.MethodPut, "/v1/templates/"+code, map[string]any{
-		"name": code, "destination": map[string]any{"webhook": webhook},
-	})
-	if status != http.StatusCreated && status != http.StatusOK {
-		e.t.Fatalf("put template %s: %d %s", code, status, data)
-	}
-}
-
 func (e *env) uploadCount(key string) int {
 	e.t.Helper()
-	var list struct{ Uploads []upload }
-	if err := json.Unmarshal(e.mustCall(key, http.MethodGet, "/v1/uploads", nil, http.StatusOK), &list); err != nil {
+	var list struct{ Uploads []apitest.Upload }
+	if err := json.Unmarshal(e.client.MustCall(key, http.MethodGet, "/v1/uploads", nil, http.StatusOK), &list); err != nil {
 		e.t.Fatal(err)
 	}
 	return len(list.Uploads)
@@ -103,7 +93,7 @@ func (e *env) startReplica() string {
 		}
 	})
 	base := "http://" + l.Addr().String()
-	e.eventually(10*time.Second, "replica ready", func() bool {
+	apitest.Eventually(e.t, 10*time.Second, "replica ready", func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false
@@ -122,7 +112,7 @@ func (e *env) statusAt(base, key, method, path string) int {
 		e.t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
-	status, _ := e.do(req)
+	status, _ := e.client.Do(req)
 	return status
 }
 
@@ -140,9 +130,9 @@ func decodeError(t *testing.T, data []byte) apiError {
 func TestAdminTenantsAndKeys(t *testing.T) {
 	e := newEnv(t, withAdmin())
 	e.startWorker()
-	rc := newReceiver(t, nil)
+	rc := apitest.NewReceiver(t, nil)
 
-	data := e.mustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants",
+	data := e.client.MustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants",
 		`{"id":"zeta","name":"Zeta Corp","quotas":{"maxRecords":1000}}`, http.StatusCreated)
 	var tv tenantView
 	_ = json.Unmarshal(data, &tv)
@@ -164,43 +154,43 @@ func TestAdminTenantsAndKeys(t *testing.T) {
 		{"not JSON", `{`, http.StatusBadRequest, ""},
 	} {
 		t.Run("create/"+tc.name, func(t *testing.T) {
-			status, data := e.call(testAdminToken, http.MethodPost, "/v1/admin/tenants", tc.body)
+			status, data := e.client.Call(testAdminToken, http.MethodPost, "/v1/admin/tenants", tc.body)
 			if ae := decodeError(t, data); status != tc.status || ae.Error.Field != tc.field || ae.Error.Message == "" {
 				t.Fatalf("= %d %s, want %d naming %q", status, data, tc.status, tc.field)
 			}
 		})
 	}
 	var list struct{ Tenants []tenantView }
-	_ = json.Unmarshal(e.mustCall(testAdminToken, http.MethodGet, "/v1/admin/tenants", nil, http.StatusOK), &list)
+	_ = json.Unmarshal(e.client.MustCall(testAdminToken, http.MethodGet, "/v1/admin/tenants", nil, http.StatusOK), &list)
 	if len(list.Tenants) != 1 || list.Tenants[0].ID != "zeta" {
 		t.Fatalf("tenants = %+v", list.Tenants)
 	}
-	e.mustCall(testAdminToken, http.MethodGet, "/v1/admin/tenants/zeta", nil, http.StatusOK)
-	status, data := e.call(testAdminToken, http.MethodGet, "/v1/admin/tenants/nobody", nil)
+	e.client.MustCall(testAdminToken, http.MethodGet, "/v1/admin/tenants/zeta", nil, http.StatusOK)
+	status, data := e.client.Call(testAdminToken, http.MethodGet, "/v1/admin/tenants/nobody", nil)
 	if ae := decodeError(t, data); status != http.StatusNotFound || ae.Error.Field != "tenant" {
 		t.Fatalf("unknown tenant = %d %s", status, data)
 	}
-	if status, _ := e.call(testAdminToken, http.MethodPost, "/v1/admin/tenants/nobody/keys", nil); status != http.StatusNotFound {
+	if status, _ := e.client.Call(testAdminToken, http.MethodPost, "/v1/admin/tenants/nobody/keys", nil); status != http.StatusNotFound {
 		t.Fatalf("key for an unknown tenant = %d, want 404", status)
 	}
 
 	// A key, shown once.
 	var k keyView
-	_ = json.Unmarshal(e.mustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants/zeta/keys", nil, http.StatusCreated), &k)
+	_ = json.Unmarshal(e.client.MustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants/zeta/keys", nil, http.StatusCreated), &k)
 	if !strings.HasPrefix(k.Key, "hl_") || len(k.Key) < 40 || k.KeyID == "" || k.Tenant != "zeta" || k.Prefix != k.Key[:7]+"…" {
 		t.Fatalf("created key = %+v", k)
 	}
 	other := e.newTenantKey("zeta")
 
 	// It works: a template, an import, delivered.
-	e.putTemplateAs(k.Key, "ZT", map[string]any{"url": rc.url()})
-	acc := e.importJSON(k.Key, map[string]any{"template": "ZT", "records": records(3)})
-	if u := e.waitFinished(k.Key, acc.UploadID, 20*time.Second); u.Status != "completed" {
+	e.client.PutTemplate(k.Key, "ZT", map[string]any{"url": rc.HookURL()})
+	acc := e.client.ImportJSON(k.Key, map[string]any{"template": "ZT", "records": apitest.Records(3)})
+	if u := e.client.WaitFinished(k.Key, acc.UploadID, 20*time.Second); u.Status != "completed" {
 		t.Fatalf("upload = %+v", u)
 	}
 
 	// Listing shows no key material: no key, no hash.
-	data = e.mustCall(testAdminToken, http.MethodGet, "/v1/admin/tenants/zeta/keys", nil, http.StatusOK)
+	data = e.client.MustCall(testAdminToken, http.MethodGet, "/v1/admin/tenants/zeta/keys", nil, http.StatusOK)
 	var keys struct{ Keys []keyView }
 	_ = json.Unmarshal(data, &keys)
 	if len(keys.Keys) != 2 || strings.Contains(string(data), k.Key[7:]) || strings.Contains(string(data), other[7:]) ||
@@ -220,46 +210,46 @@ func TestAdminTenantsAndKeys(t *testing.T) {
 		t.Fatalf("replica with the key = %d", s)
 	}
 
-	e.mustCall(testAdminToken, http.MethodDelete, "/v1/admin/tenants/zeta/keys/"+k.KeyID, nil, http.StatusNoContent)
+	e.client.MustCall(testAdminToken, http.MethodDelete, "/v1/admin/tenants/zeta/keys/"+k.KeyID, nil, http.StatusNoContent)
 	revoked := time.Now()
 	// At once on the replica that revoked it…
-	if status, data := e.call(k.Key, http.MethodGet, "/v1/templates", nil); status != http.StatusUnauthorized {
+	if status, data := e.client.Call(k.Key, http.MethodGet, "/v1/templates", nil); status != http.StatusUnauthorized {
 		t.Fatalf("revoked key = %d %s, want 401", status, data)
 	}
 	// …and within the cache TTL (5 s) on the other.
-	e.eventually(10*time.Second, "revoked key refused by the replica", func() bool {
+	apitest.Eventually(e.t, 10*time.Second, "revoked key refused by the replica", func() bool {
 		return e.statusAt(replica, k.Key, http.MethodGet, "/v1/templates") == http.StatusUnauthorized
 	})
 	if d := time.Since(revoked); d > ingest.MaxAuthCacheTTL+time.Second {
 		t.Fatalf("the replica accepted the revoked key for %s", d)
 	}
 	// The other key still works; the revoked one is listed as revoked.
-	e.mustCall(other, http.MethodGet, "/v1/templates", nil, http.StatusOK)
-	_ = json.Unmarshal(e.mustCall(testAdminToken, http.MethodGet, "/v1/admin/tenants/zeta/keys", nil, http.StatusOK), &keys)
+	e.client.MustCall(other, http.MethodGet, "/v1/templates", nil, http.StatusOK)
+	_ = json.Unmarshal(e.client.MustCall(testAdminToken, http.MethodGet, "/v1/admin/tenants/zeta/keys", nil, http.StatusOK), &keys)
 	for _, kv := range keys.Keys {
 		if (kv.KeyID == k.KeyID) != (kv.RevokedAt != nil) {
 			t.Fatalf("keys after revocation = %+v", keys.Keys)
 		}
 	}
-	e.mustCall(testAdminToken, http.MethodDelete, "/v1/admin/tenants/zeta/keys/"+k.KeyID, nil, http.StatusNoContent) // again: still 204
-	status, data = e.call(testAdminToken, http.MethodDelete, "/v1/admin/tenants/zeta/keys/NOSUCHKEY", nil)
+	e.client.MustCall(testAdminToken, http.MethodDelete, "/v1/admin/tenants/zeta/keys/"+k.KeyID, nil, http.StatusNoContent) // again: still 204
+	status, data = e.client.Call(testAdminToken, http.MethodDelete, "/v1/admin/tenants/zeta/keys/NOSUCHKEY", nil)
 	if ae := decodeError(t, data); status != http.StatusNotFound || ae.Error.Field != "keyId" {
 		t.Fatalf("revoke unknown key = %d %s", status, data)
 	}
 	// A key id of another tenant is not found under this one.
-	e.mustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants", `{"id":"omega"}`, http.StatusCreated)
-	if status, _ := e.call(testAdminToken, http.MethodDelete, "/v1/admin/tenants/omega/keys/"+keys.Keys[1].KeyID, nil); status != http.StatusNotFound {
+	e.client.MustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants", `{"id":"omega"}`, http.StatusCreated)
+	if status, _ := e.client.Call(testAdminToken, http.MethodDelete, "/v1/admin/tenants/omega/keys/"+keys.Keys[1].KeyID, nil); status != http.StatusNotFound {
 		t.Fatalf("revoke zeta's key under omega = %d, want 404", status)
 	}
-	e.mustCall(other, http.MethodGet, "/v1/templates", nil, http.StatusOK)
+	e.client.MustCall(other, http.MethodGet, "/v1/templates", nil, http.StatusOK)
 	// HOOKLINE_API_KEYS tenants keep working beside the stored ones.
-	e.mustCall(keyA, http.MethodGet, "/v1/templates", nil, http.StatusOK)
+	e.client.MustCall(keyA, http.MethodGet, "/v1/templates", nil, http.StatusOK)
 }
 
 func (e *env) newTenantKey(tenant string) string {
 	e.t.Helper()
 	var k keyView
-	if err := json.Unmarshal(e.mustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants/"+tenant+"/keys", nil, http.StatusCreated), &k); err != nil {
+	if err := json.Unmarshal(e.client.MustCall(testAdminToken, http.MethodPost, "/v1/admin/tenants/"+tenant+"/keys", nil, http.StatusCreated), &k); err != nil {
 		e.t.Fatal(err)
 	}
 	return k.Key
@@ -318,7 +308,7 @@ func TestAdminAuth(t *testing.T) {
 				if cred.header != "" {
 					req.Header.Set("Authorization", cred.header)
 				}
-				status, data := e.do(req)
+				status, data := e.client.Do(req)
 				if ae := decodeError(t, data); status != http.StatusUnauthorized || ae.Error.Code != "unauthenticated" {
 					t.Fatalf("= %d %s, want 401", status, data)
 				}
@@ -331,13 +321,13 @@ func TestAdminAuth(t *testing.T) {
 		{http.MethodPost, "/v1/imports"},
 		{http.MethodGet, "/v1/uploads"},
 	} {
-		if status, data := e.call(testAdminToken, r.method, r.path, nil); status != http.StatusUnauthorized {
+		if status, data := e.client.Call(testAdminToken, r.method, r.path, nil); status != http.StatusUnauthorized {
 			t.Errorf("admin token on %s %s = %d %s, want 401", r.method, r.path, status, data)
 		}
 	}
 	// Nothing was created by the refused calls.
 	var list struct{ Tenants []tenantView }
-	_ = json.Unmarshal(e.mustCall(testAdminToken, http.MethodGet, "/v1/admin/tenants", nil, http.StatusOK), &list)
+	_ = json.Unmarshal(e.client.MustCall(testAdminToken, http.MethodGet, "/v1/admin/tenants", nil, http.StatusOK), &list)
 	if len(list.Tenants) != 1 {
 		t.Fatalf("tenants = %+v", list.Tenants)
 	}
@@ -347,7 +337,7 @@ func TestAdminAuth(t *testing.T) {
 func TestAdminAPIOff(t *testing.T) {
 	e := newEnv(t)
 	for _, key := range []string{"", keyA, testAdminToken} {
-		status, data := e.call(key, http.MethodGet, "/v1/admin/tenants", nil)
+		status, data := e.client.Call(key, http.MethodGet, "/v1/admin/tenants", nil)
 		if ae := decodeError(t, data); status != http.StatusNotFound || ae.Error.Code != "not_found" {
 			t.Fatalf("admin API without a token (key %q) = %d %s, want 404", key, status, data)
 		}
@@ -359,19 +349,19 @@ func TestAdminAPIOff(t *testing.T) {
 func TestStoredTenantIsolation(t *testing.T) {
 	e := newEnv(t, withAdmin())
 	e.startWorker()
-	rc := newReceiver(t, nil)
+	rc := apitest.NewReceiver(t, nil)
 	keyZ := e.newTenant("zeta", nil)
 	type owned struct {
 		name, key, template, upload string
 	}
 	var tenants []owned
 	for _, o := range []owned{{name: "acme", key: keyA, template: "ACME_T"}, {name: "zeta", key: keyZ, template: "ZETA_T"}} {
-		e.putTemplateAs(o.key, o.template, map[string]any{"url": rc.url()})
-		o.upload = e.importJSON(o.key, map[string]any{"template": o.template, "records": records(2)}).UploadID
+		e.client.PutTemplate(o.key, o.template, map[string]any{"url": rc.HookURL()})
+		o.upload = e.client.ImportJSON(o.key, map[string]any{"template": o.template, "records": apitest.Records(2)}).UploadID
 		tenants = append(tenants, o)
 	}
 	for _, o := range tenants {
-		e.waitFinished(o.key, o.upload, 20*time.Second)
+		e.client.WaitFinished(o.key, o.upload, 20*time.Second)
 	}
 	for i, owner := range tenants {
 		intruder := tenants[1-i]
@@ -386,9 +376,9 @@ func TestStoredTenantIsolation(t *testing.T) {
 				{http.MethodGet, "/v1/uploads/" + owner.upload + "/attempts", nil},
 				{http.MethodGet, "/v1/uploads/" + owner.upload + "/failures", nil},
 				{http.MethodPost, "/v1/uploads/" + owner.upload + "/retry", nil},
-				{http.MethodPost, "/v1/imports", map[string]any{"template": owner.template, "records": records(1)}},
+				{http.MethodPost, "/v1/imports", map[string]any{"template": owner.template, "records": apitest.Records(1)}},
 			} {
-				if status, body := e.call(intruder.key, c.method, c.path, c.body); status != http.StatusNotFound {
+				if status, body := e.client.Call(intruder.key, c.method, c.path, c.body); status != http.StatusNotFound {
 					t.Errorf("%s %s = %d %s, want 404", c.method, c.path, status, body)
 				}
 			}
@@ -402,8 +392,8 @@ func TestStoredTenantIsolation(t *testing.T) {
 	}
 	// The owners still have everything.
 	for _, o := range tenants {
-		e.mustCall(o.key, http.MethodGet, "/v1/templates/"+o.template, nil, http.StatusOK)
-		e.mustCall(o.key, http.MethodGet, "/v1/uploads/"+o.upload+"/failures", nil, http.StatusOK)
+		e.client.MustCall(o.key, http.MethodGet, "/v1/templates/"+o.template, nil, http.StatusOK)
+		e.client.MustCall(o.key, http.MethodGet, "/v1/uploads/"+o.upload+"/failures", nil, http.StatusOK)
 	}
 }
 
@@ -420,12 +410,12 @@ func wantQuota(t *testing.T, status int, data []byte, field, message string) {
 // the defaults; a refused import leaves nothing behind.
 func TestQuotas(t *testing.T) {
 	e := newEnv(t, withAdmin(), withVar("HOOKLINE_QUOTA_MAX_RECORDS", "4"))
-	rc := newReceiver(t, nil)
+	rc := apitest.NewReceiver(t, nil)
 	own := e.newTenant("own", map[string]int{"maxRecords": 3, "importsPerMinute": 2})
 	unlimited := e.newTenant("unlimited", map[string]int{"maxRecords": 0})
 	defaults := e.newTenant("defaults", nil)
 	for _, key := range []string{keyA, own, unlimited, defaults} {
-		e.putTemplateAs(key, "Q", map[string]any{"url": rc.url(), "chunkSize": 2})
+		e.client.PutTemplate(key, "Q", map[string]any{"url": rc.HookURL(), "chunkSize": 2})
 	}
 
 	t.Run("records", func(t *testing.T) {
@@ -443,7 +433,7 @@ func TestQuotas(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				pages, uploads := e.streamMsgs("HOOKLINE_PAGES"), e.uploadCount(tc.key)
-				status, data := e.call(tc.key, http.MethodPost, "/v1/imports", map[string]any{"template": "Q", "records": records(tc.records)})
+				status, data := e.client.Call(tc.key, http.MethodPost, "/v1/imports", map[string]any{"template": "Q", "records": apitest.Records(tc.records)})
 				if tc.message == "" {
 					if status != http.StatusAccepted {
 						t.Fatalf("= %d %s, want 202", status, data)
@@ -492,7 +482,7 @@ func TestQuotas(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, e.api+"/v1/imports", pr)
 		req.Header.Set("Content-Type", mw.FormDataContentType())
 		req.Header.Set("Authorization", "Bearer "+defaults)
-		status, data := e.do(req)
+		status, data := e.client.Do(req)
 		pr.Close()
 		wantQuota(t, status, data, "quotas.maxRecords", "tenant defaults may import at most 4 records at once")
 		if n := written.Load(); n >= rows {
@@ -511,10 +501,10 @@ func TestQuotas(t *testing.T) {
 	t.Run("imports per minute", func(t *testing.T) {
 		// "own" has had one accepted import (and one refused, which does not count).
 		// An import refused for bad input does not count either.
-		if status, _ := e.call(own, http.MethodPost, "/v1/imports", map[string]any{"template": "NOPE", "records": records(1)}); status != http.StatusNotFound {
+		if status, _ := e.client.Call(own, http.MethodPost, "/v1/imports", map[string]any{"template": "NOPE", "records": apitest.Records(1)}); status != http.StatusNotFound {
 			t.Fatalf("import with an unknown template = %d", status)
 		}
-		e.importJSON(own, map[string]any{"template": "Q", "records": records(1)})
+		e.client.ImportJSON(own, map[string]any{"template": "Q", "records": apitest.Records(1)})
 		pages := e.streamMsgs("HOOKLINE_PAGES")
 		req, _ := http.NewRequest(http.MethodPost, e.api+"/v1/imports", strings.NewReader(`{"template":"Q","records":[{"a":"1"}]}`))
 		req.Header.Set("Content-Type", "application/json")
@@ -533,27 +523,27 @@ func TestQuotas(t *testing.T) {
 			t.Errorf("PAGES holds %d messages, %d before the refused import", n, pages)
 		}
 		// Other tenants are not held back.
-		e.importJSON(unlimited, map[string]any{"template": "Q", "records": records(1)})
-		e.importJSON(keyA, map[string]any{"template": "Q", "records": records(1)})
+		e.client.ImportJSON(unlimited, map[string]any{"template": "Q", "records": apitest.Records(1)})
+		e.client.ImportJSON(keyA, map[string]any{"template": "Q", "records": apitest.Records(1)})
 	})
 }
 
 // Uploads delivering at once: the next import waits until one finishes.
 func TestQuotaConcurrentUploads(t *testing.T) {
 	e := newEnv(t, withAdmin(), withVar("HOOKLINE_QUOTA_MAX_CONCURRENT_UPLOADS", "1"))
-	rc := newReceiver(t, nil)
+	rc := apitest.NewReceiver(t, nil)
 	keyZ := e.newTenant("zeta", map[string]int{"maxConcurrentUploads": 2})
-	e.putTemplateAs(keyZ, "C", map[string]any{"url": rc.url()})
-	e.putTemplate("C", map[string]any{"url": rc.url()}) // acme: the default of 1
+	e.client.PutTemplate(keyZ, "C", map[string]any{"url": rc.HookURL()})
+	e.client.PutTemplate(keyA, "C", map[string]any{"url": rc.HookURL()}) // acme: the default of 1
 
 	// No worker yet: accepted uploads stay delivering.
-	first := e.importJSON(keyZ, map[string]any{"template": "C", "records": records(2)})
-	e.importJSON(keyZ, map[string]any{"template": "C", "records": records(2)})
+	first := e.client.ImportJSON(keyZ, map[string]any{"template": "C", "records": apitest.Records(2)})
+	e.client.ImportJSON(keyZ, map[string]any{"template": "C", "records": apitest.Records(2)})
 	pages := e.streamMsgs("HOOKLINE_PAGES")
 	req, _ := http.NewRequest(http.MethodPost, e.api+"/v1/imports", strings.NewReader(`{"template":"C","records":[{"a":"1"}]}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+keyZ)
-	status, data := e.do(req)
+	status, data := e.client.Do(req)
 	wantQuota(t, status, data, "quotas.maxConcurrentUploads", "tenant zeta may have at most 2 uploads delivering at once")
 	if n := e.streamMsgs("HOOKLINE_PAGES"); n != pages {
 		t.Fatalf("PAGES holds %d messages, %d before the refused import", n, pages)
@@ -561,14 +551,14 @@ func TestQuotaConcurrentUploads(t *testing.T) {
 	if n := e.uploadCount(keyZ); n != 2 {
 		t.Fatalf("%d uploads, want the 2 accepted", n)
 	}
-	acc := e.importJSON(keyA, map[string]any{"template": "C", "records": records(1)})
-	status, data = e.call(keyA, http.MethodPost, "/v1/imports", map[string]any{"template": "C", "records": records(1)})
+	acc := e.client.ImportJSON(keyA, map[string]any{"template": "C", "records": apitest.Records(1)})
+	status, data = e.client.Call(keyA, http.MethodPost, "/v1/imports", map[string]any{"template": "C", "records": apitest.Records(1)})
 	wantQuota(t, status, data, "quotas.maxConcurrentUploads", "tenant acme may have at most 1 upload delivering at once")
 
 	// Once uploads finish, their slots are free.
 	e.startWorker()
-	e.waitFinished(keyZ, first.UploadID, 20*time.Second)
-	e.waitFinished(keyA, acc.UploadID, 20*time.Second)
-	e.importJSON(keyZ, map[string]any{"template": "C", "records": records(1)})
-	e.importJSON(keyA, map[string]any{"template": "C", "records": records(1)})
+	e.client.WaitFinished(keyZ, first.UploadID, 20*time.Second)
+	e.client.WaitFinished(keyA, acc.UploadID, 20*time.Second)
+	e.client.ImportJSON(keyZ, map[string]any{"template": "C", "records": apitest.Records(1)})
+	e.client.ImportJSON(keyA, map[string]any{"template": "C", "records": apitest.Records(1)})
 }
