@@ -441,7 +441,7 @@ func (s *staged) abandon(ctx context.Context) {
 		// after it is back. If this process dies first, the janitor of any
 		// replica purges them (the upload stays in the staging set).
 		s.a.log.Warn("purge pages of a rejected import; will retry", zap.String("upload", s.id), zap.Error(err))
-		go s.purgeLater()
+		go s.purgeLater() // #nosec G118 -- outlives the refused request on purpose; bounded by AbandonedAfter
 		return
 	}
 	_ = s.a.tracker.Staged(ctx, s.id)
