@@ -121,3 +121,55 @@ func TestAppendBodyAllocationFree(t *testing.T) {
 		t.Fatalf("AppendBody allocated %v times with a pre-sized dst", n)
 	}
 }
+
+func FuzzAppendBody(f *testing.F) {
+	f.Add("CUSTOMERS", "01JD", 1234, 13, 1, 100, []byte(`"x"`))
+	f.Add("a\"b\\c\n", "id\xff", -1, 0, 0, 0, []byte(nil))
+	f.Add("\u2028\x00", "", 1<<62, -5, 7, 9, []byte(`{"k":[1,{"z":null}]}`))
+	f.Add("é€😀", "..", 0, 0, 0, 0, []byte(`not json`))
+	f.Fuzz(func(t *testing.T, template, uploadID string, total, pages, page, size int, extra []byte) {
+		if len(extra) > 0 && !json.Valid(extra) {
+			extra = nil // AppendBody copies Extra as is: the caller guarantees it is JSON.
+		}
+		p := Page{Template: template, UploadID: uploadID, Data: []byte(`[{"a":"b"}]`),
+			TotalRecords: total, TotalPages: pages, Page: page, PageSize: size, Extra: extra}
+		body := AppendBody(nil, p)
+		m := decodeBody(t, body)
+		for key, s := range map[string]string{"template": template, "uploadId": uploadID} {
+			var want string
+			enc, _ := json.Marshal(s)
+			_ = json.Unmarshal(enc, &want)
+			if m[key] != want {
+				t.Fatalf("%s = %q, want %q", key, m[key], want)
+			}
+		}
+		for key, n := range map[string]int{"totalRecords": total, "totalPages": pages, "page": page, "pageSize": size} {
+			if got, _ := m[key].(json.Number).Int64(); got != int64(n) {
+				t.Fatalf("%s = %v, want %d", key, m[key], n)
+			}
+		}
+	})
+}
+
+func BenchmarkAppendBody(b *testing.B) {
+	var records bytes.Buffer
+	records.WriteByte('[')
+	for i := range 100 {
+		if i > 0 {
+			records.WriteByte(',')
+		}
+		records.WriteString(`{"name":"Ada Lovelace","email":"ada@example.com","city":"London","n":"12345"}`)
+	}
+	records.WriteByte(']')
+	p := Page{Template: "CUSTOMERS", UploadID: "01JD7Q2M5X9K3V8N4B6T1R0W2Y", Data: records.Bytes(),
+		TotalRecords: 123456, TotalPages: 1235, Page: 17, PageSize: 100, Extra: []byte(`{"source":"crm","batch":"b\"7"}`)}
+	dst := make([]byte, 0, len(p.Data)+512)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(AppendBody(nil, p))))
+	for b.Loop() {
+		dst = AppendBody(dst[:0], p)
+	}
+	if testing.AllocsPerRun(100, func() { dst = AppendBody(dst[:0], p) }) != 0 {
+		b.Fatal("AppendBody allocated with a pre-sized dst")
+	}
+}
