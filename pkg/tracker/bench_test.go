@@ -66,31 +66,46 @@ func BenchmarkBeginFinish(b *testing.B) {
 
 // BenchmarkBeginFinishParallel runs begin + finish from 64 goroutines at once
 // (a worker's default concurrency), each on its own upload: the tracker's
-// ceiling in pages per second on this machine, Redis included.
+// ceiling in pages per second on this machine, Redis included. "pipelining=off"
+// sends each call on its own; "pipelining=2" is how workers run it
+// (WithPipelining(2)).
 func BenchmarkBeginFinishParallel(b *testing.B) {
-	ctx := context.Background()
-	tr := New(redistest.Client(b), WithPrefix(redistest.Prefix(b)))
-	var seq atomic.Int64
-	procs := runtime.GOMAXPROCS(0)
-	b.SetParallelism((64 + procs - 1) / procs)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		id := "PAR" + strconv.Itoa(b.N) + "." + strconv.FormatInt(seq.Add(1), 10)
-		if err := benchUpload(b, tr, id, 1<<30); err != nil {
-			b.Error(err)
-			return
+	for _, senders := range []int{0, 2} {
+		name := "pipelining=off"
+		if senders > 0 {
+			name = "pipelining=" + strconv.Itoa(senders)
 		}
-		page := 0
-		for pb.Next() {
-			page++
-			if err := deliverPage(ctx, tr, id, page, "tok"); err != nil {
-				b.Error(err)
-				return
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			opts := []Option{WithPrefix(redistest.Prefix(b))}
+			if senders > 0 {
+				opts = append(opts, WithPipelining(senders))
 			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+			tr := New(redistest.Client(b), opts...)
+			defer tr.Close()
+			var seq atomic.Int64
+			procs := runtime.GOMAXPROCS(0)
+			b.SetParallelism((64 + procs - 1) / procs)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				id := "PAR" + strconv.Itoa(b.N) + "." + strconv.FormatInt(seq.Add(1), 10)
+				if err := benchUpload(b, tr, id, 1<<30); err != nil {
+					b.Error(err)
+					return
+				}
+				page := 0
+				for pb.Next() {
+					page++
+					if err := deliverPage(ctx, tr, id, page, "tok"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+		})
+	}
 }
 
 // BenchmarkBeginFinishPipelined sends the same two scripts for 16 pages (of

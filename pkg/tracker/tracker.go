@@ -105,6 +105,8 @@ type Tracker struct {
 	prefix    string
 	retention time.Duration
 	logCap    int
+	batch     *batcher // nil: each script call is its own round trip
+	dests     destCache
 }
 
 // Option configures a Tracker.
@@ -120,6 +122,14 @@ func WithRetention(d time.Duration) Option { return func(t *Tracker) { t.retenti
 // kept (default 10000).
 func WithAttemptLogCap(n int) Option { return func(t *Tracker) { t.logCap = n } }
 
+// WithPipelining sends the Begin and Finish scripts of concurrent callers to
+// Redis together, in pipelines, from senders goroutines (see batcher). It
+// is meant for workers, which make many such calls at once; Close stops the
+// goroutines.
+func WithPipelining(senders int) Option {
+	return func(t *Tracker) { t.batch = newBatcher(t.rdb, senders) }
+}
+
 // New returns a Tracker over rdb.
 func New(rdb redis.UniversalClient, opts ...Option) *Tracker {
 	t := &Tracker{rdb: rdb, prefix: "hookline:", retention: 7 * 24 * time.Hour, logCap: 10000}
@@ -127,6 +137,23 @@ func New(rdb redis.UniversalClient, opts ...Option) *Tracker {
 		o(t)
 	}
 	return t
+}
+
+// Close stops the pipelining goroutines (WithPipelining) once the calls
+// already made are answered. Later calls go to Redis one by one. It does
+// not close the Redis client.
+func (t *Tracker) Close() {
+	if t.batch != nil {
+		t.batch.close()
+	}
+}
+
+// runHot runs one of the per-page scripts, pipelined when enabled.
+func (t *Tracker) runHot(ctx context.Context, script *redis.Script, keys []string, args ...any) ([]string, error) {
+	if t.batch != nil {
+		return t.batch.run(ctx, script, keys, args...)
+	}
+	return script.Run(ctx, t.rdb, keys, args...).StringSlice()
 }
 
 // Ping checks that Redis answers.
@@ -343,7 +370,7 @@ type Begin struct {
 // identifies the ticket delivery (a redelivery of the same ticket may take
 // over its own lease).
 func (t *Tracker) Begin(ctx context.Context, id string, page, gen int, token string, leaseFor time.Duration, now time.Time) (Begin, error) {
-	res, err := beginScript.Run(ctx, t.rdb, t.keys(id), page, now.UnixMilli(), leaseFor.Milliseconds(), token, gen).StringSlice()
+	res, err := t.runHot(ctx, beginScript, t.keys(id), page, now.UnixMilli(), leaseFor.Milliseconds(), token, gen)
 	if err != nil {
 		return Begin{}, err
 	}
@@ -364,9 +391,11 @@ func (t *Tracker) Begin(ctx context.Context, id string, page, gen int, token str
 		if res[5] != "" {
 			u.Extra = json.RawMessage(res[5])
 		}
-		if err := json.Unmarshal([]byte(res[6]), &u.Destination); err != nil {
+		dest, err := t.dests.decode(res[6])
+		if err != nil {
 			return Begin{}, fmt.Errorf("upload %s: destination: %w", id, err)
 		}
+		u.Destination = dest
 		return Begin{State: BeginGo, Attempts: atoi(res[1]), Gen: atoi(res[8]), Upload: u}, nil
 	}
 	return Begin{}, fmt.Errorf("tracker: unexpected begin answer %q", res[0])
@@ -428,8 +457,8 @@ func (t *Tracker) Finish(ctx context.Context, id string, page int, f Finish) (Fi
 	if f.Now.IsZero() {
 		f.Now = time.Now()
 	}
-	res, err := finishScript.Run(ctx, t.rdb, t.keys(id), page, f.Now.UnixMilli(), string(f.Outcome),
-		attempt, f.NextAt.UnixMilli(), failure, t.logCap, t.retention.Milliseconds(), f.Token).StringSlice()
+	res, err := t.runHot(ctx, finishScript, t.keys(id), page, f.Now.UnixMilli(), string(f.Outcome),
+		attempt, f.NextAt.UnixMilli(), failure, t.logCap, t.retention.Milliseconds(), f.Token)
 	if err != nil {
 		return Finished{}, err
 	}

@@ -91,7 +91,9 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	if err != nil {
 		return err
 	}
-	tr := tracker.New(d.Redis, tracker.WithPrefix(cfg.RedisPrefix), tracker.WithRetention(cfg.Retention))
+	// Deliveries run concurrently: their tracker calls share pipelines.
+	tr := tracker.New(d.Redis, tracker.WithPrefix(cfg.RedisPrefix), tracker.WithRetention(cfg.Retention), tracker.WithPipelining(2))
+	defer tr.Close()
 	client := webhook.NewClient(
 		webhook.WithUserAgent("hookline/"+Version),
 		webhook.WithGuard(webhook.NewGuard(cfg.AllowPrivateNetworks, cfg.AllowedNetworks)),

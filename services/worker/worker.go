@@ -100,7 +100,8 @@ const leaseFor = 4 * time.Minute
 // Handle delivers the page of one ticket. See errors.go for what the result means.
 func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 	id, page := t.GetUploadId(), int(t.GetPage())
-	log := d.log.With(zap.String("upload", id), zap.Int("page", page))
+	// Lazy: most pages log nothing, and With would encode the fields anyway.
+	log := d.log.WithLazy(zap.String("upload", id), zap.Int("page", page))
 	b, err := d.tr.Begin(ctx, id, page, int(t.GetGen()), t.Token, leaseFor, d.now())
 	if err != nil {
 		return fmt.Errorf("tracker begin: %w", err)
