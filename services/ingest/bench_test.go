@@ -1,10 +1,15 @@
 package ingest
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
 	"strconv"
 	"testing"
 
 	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/records"
 	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
 )
 
@@ -63,4 +68,88 @@ func BenchmarkPageEncode(b *testing.B) {
 			}
 		})
 	}
+}
+
+// jsonImportBody is the body of a JSON import of n small records, as
+// scripts/bench's BenchmarkJSONImport builds it; records first puts the
+// records before the template.
+func jsonImportBody(n int, recordsFirst bool) []byte {
+	var recs []byte
+	for i := range n {
+		if i > 0 {
+			recs = append(recs, ',')
+		}
+		s := strconv.Itoa(i)
+		recs = append(recs, `{"id":"`+s+`","name":"Customer `+s+`","email":"customer`+s+
+			`@example.com","plan":"pro","seats":"`+strconv.Itoa(i%50+1)+`"}`...)
+	}
+	meta := `"template":"OK","authHeaderValue":"bench-secret-value","extra":{"batch":7}`
+	if recordsFirst {
+		return []byte(`{"records":[` + string(recs) + `],` + meta + `}`)
+	}
+	return []byte(`{` + meta + `,"records":[` + string(recs) + `]}`)
+}
+
+// BenchmarkJSONImport measures importJSON's reading of a body of 5,000
+// records, from an io.Reader to each compact record, without staging: the
+// records stream (template first) or wait in memory (records first). One op
+// is one body. "decode+compact" is how the body was read before it streamed
+// (decodeImport without its copies of the records).
+func BenchmarkJSONImport(b *testing.B) {
+	for _, tc := range []struct {
+		name         string
+		recordsFirst bool
+	}{{"stream", false}, {"records-first", true}} {
+		body := jsonImportBody(5000, tc.recordsFirst)
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				p := newJSONImport(bytes.NewReader(body), records.Limits{}, fakeResolve)
+				if err := p.open(); err != nil {
+					b.Fatal(err)
+				}
+				rd, err := p.reader()
+				if err != nil || rd == records.Reader(p) == tc.recordsFirst {
+					b.Fatalf("%v, streaming %v", err, rd == records.Reader(p))
+				}
+				n := 0
+				for ; ; n++ {
+					if _, err := rd.Next(); errors.Is(err, io.EOF) {
+						break
+					} else if err != nil {
+						b.Fatal(err)
+					}
+				}
+				if n != 5000 {
+					b.Fatalf("read %d records", n)
+				}
+			}
+		})
+	}
+	body := jsonImportBody(5000, false)
+	b.Run("decode+compact", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var in struct {
+				Template        string            `json:"template"`
+				AuthHeaderValue *string           `json:"authHeaderValue"`
+				Extra           json.RawMessage   `json:"extra"`
+				Records         []json.RawMessage `json:"records"`
+			}
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in); err != nil {
+				b.Fatal(err)
+			}
+			var buf []byte
+			for _, rec := range in.Records {
+				var err error
+				if buf, err = records.CompactValidObject(buf[:0], rec, records.Limits{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 }

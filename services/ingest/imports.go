@@ -167,61 +167,26 @@ func (a *API) runImport(w http.ResponseWriter, r *http.Request, tenant string) [
 	return body
 }
 
-type jsonImport struct {
-	Template        string            `json:"template"`
-	AuthHeaderValue *string           `json:"authHeaderValue"`
-	Extra           json.RawMessage   `json:"extra"`
-	Records         []json.RawMessage `json:"records"`
-}
-
+// importJSON reads a JSON import (jsonimport.go) and stages its records as
+// they come when the template comes first, else once the body is read.
 func (a *API) importJSON(ctx context.Context, tenant string, body io.Reader) (*accepted, error) {
-	var in jsonImport
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return nil, jsonError(err)
+	p := newJSONImport(body, a.cfg.RecordLimits, func(code string) (*importMeta, error) {
+		return a.meta(ctx, tenant, code)
+	})
+	if err := p.open(); err != nil {
+		return nil, err
 	}
-	meta, err := a.meta(ctx, tenant, in.Template)
+	rd, err := p.reader()
 	if err != nil {
 		return nil, err
 	}
-	if in.AuthHeaderValue != nil {
-		if err := setAuthValue(meta, *in.AuthHeaderValue); err != nil {
-			return nil, err
-		}
-	}
-	if err := setExtraJSON(meta, in.Extra); err != nil {
-		return nil, err
-	}
-	if in.Records == nil {
-		return nil, badRequest("records", "records is required: an array of JSON objects")
-	}
-	i := 0
-	var buf []byte
-	next := func() ([]byte, error) {
-		if i == len(in.Records) {
-			return nil, io.EOF
-		}
-		rec := in.Records[i]
-		i++
-		var err error
-		buf, err = records.CompactValidObject(buf[:0], rec, a.cfg.RecordLimits) // the decoder validated it
-		if err != nil {
-			return nil, &FieldError{Field: fmt.Sprintf("records[%d]", i-1), Message: fmt.Sprintf("records[%d]: %v", i-1, err)}
-		}
-		return buf, nil
-	}
-	st, err := a.stage(ctx, meta, readerFunc(next))
+	st, err := a.stage(ctx, &p.meta, rd) // on an error, even mid-array, stage purges what it stored
 	if err != nil {
 		return nil, err
 	}
 	defer st.abandon(ctx)
-	return a.commit(ctx, tenant, meta, st)
+	return a.commit(ctx, tenant, &p.meta, st)
 }
-
-type readerFunc func() ([]byte, error)
-
-func (f readerFunc) Next() ([]byte, error) { return f() }
 
 func jsonError(err error) error {
 	var syntax *json.SyntaxError
@@ -257,7 +222,7 @@ func kindName(k string) string {
 
 func (a *API) meta(ctx context.Context, tenant, code string) (*importMeta, error) {
 	if code == "" {
-		return nil, badRequest("template", "template is required: the code of one of your templates")
+		return nil, templateRequired()
 	}
 	t, err := a.templates.Get(ctx, tenant, code)
 	if err != nil {
@@ -267,6 +232,10 @@ func (a *API) meta(ctx context.Context, tenant, code string) (*importMeta, error
 		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	return &importMeta{template: t, hasTemplate: true}, nil
+}
+
+func templateRequired() error {
+	return badRequest("template", "template is required: the code of one of your templates")
 }
 
 func setAuthValue(m *importMeta, v string) error {
@@ -387,7 +356,7 @@ func (a *API) importMultipart(ctx context.Context, tenant string, mr *multipart.
 		}
 	}
 	if !meta.hasTemplate {
-		return nil, badRequest("template", "template is required: the code of one of your templates")
+		return nil, templateRequired()
 	}
 	if st == nil {
 		return nil, badRequest("file", "file is required: a CSV, JSON or NDJSON file")
