@@ -142,6 +142,10 @@ func NewClient(opts ...Option) *Client {
 		IdleConnTimeout:        90 * time.Second,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 1 << 20,
+		// With the default 4 KiB, a page of a few KiB leaves in several
+		// write calls, each a trip through the kernel's TCP stack: a
+		// buffer that holds the headers and a typical page sends both in one.
+		WriteBufferSize: 64 << 10,
 	}
 	c.http = &http.Client{
 		Transport: c.transport,
