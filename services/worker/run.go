@@ -27,6 +27,60 @@ type Pool struct {
 	ackWait     time.Duration
 	metrics     *Metrics
 	log         *zap.Logger
+	beats       beats
+}
+
+// beats keeps in-flight tickets alive: one goroutine for the whole pool
+// tells JetStream a ticket is still being worked on (InProgress) when
+// half of AckWait has passed since it last heard of it, so a slow endpoint
+// does not get its page sent twice. (A goroutine and a ticker per ticket
+// cost more than the rest of the bookkeeping of a page.)
+type beats struct {
+	mu   sync.Mutex
+	msgs map[jetstream.Msg]time.Time // in-flight ticket -> last time JetStream heard of it
+}
+
+func (b *beats) add(m jetstream.Msg, now time.Time) {
+	b.mu.Lock()
+	if b.msgs == nil {
+		b.msgs = make(map[jetstream.Msg]time.Time)
+	}
+	b.msgs[m] = now
+	b.mu.Unlock()
+}
+
+func (b *beats) remove(m jetstream.Msg) {
+	b.mu.Lock()
+	delete(b.msgs, m)
+	b.mu.Unlock()
+}
+
+// beat sends InProgress for every ticket JetStream last heard of before
+// now - every.
+func (b *beats) beat(now time.Time, every time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for m, last := range b.msgs {
+		if now.Sub(last) >= every {
+			_ = m.InProgress()
+			b.msgs[m] = now
+		}
+	}
+}
+
+// run beats until ctx ends: checking every quarter of AckWait for tickets
+// silent for half of it, so none stays silent for more than 3/4 of AckWait.
+func (b *beats) run(ctx context.Context, ackWait time.Duration) {
+	tick := time.NewTicker(max(ackWait/4, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case now := <-tick.C:
+			b.beat(now, ackWait/2)
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // NewPool builds a Pool. grace is how long in-flight deliveries may run on
@@ -49,7 +103,11 @@ func (p *Pool) Run(ctx context.Context) error {
 
 	slots := make(chan struct{}, p.concurrency)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Heartbeats go on until the last delivery has ended (they run in work).
+	hb, stopHB := context.WithCancel(work)
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); p.beats.run(hb, p.ackWait) }()
+	defer func() { wg.Wait(); stopHB(); <-hbDone }()
 	for ctx.Err() == nil {
 		// Wait for one free slot, then take every other free one.
 		select {
@@ -125,22 +183,10 @@ func (p *Pool) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	t := Ticket{Ticket: tk, Token: strconv.FormatUint(meta.Sequence.Stream, 10)}
 
-	// Tell JetStream the ticket is alive while a slow endpoint is answering.
-	hbCtx, stopHB := context.WithCancel(ctx)
-	go func() {
-		tick := time.NewTicker(p.ackWait / 2)
-		defer tick.Stop()
-		for {
-			select {
-			case <-tick.C:
-				_ = msg.InProgress()
-			case <-hbCtx.Done():
-				return
-			}
-		}
-	}()
+	// Keep the ticket alive while a slow endpoint is answering.
+	p.beats.add(msg, time.Now())
 	herr := p.handle(ctx, t)
-	stopHB()
+	p.beats.remove(msg)
 	settle(context.WithoutCancel(ctx), p.q, msg, t, herr, p.metrics, p.log)
 }
 
