@@ -28,8 +28,10 @@ run: build
 vet:
 	go vet $(MODULES)
 
+# The suite, then every micro-benchmark once, so that none rots unnoticed.
 test: deps redis vet
 	go test -race -count=1 $(MODULES)
+	go test -count=1 -run '^$$' -bench . -benchtime 1x $(MODULES)
 
 test-short: deps redis
 	go test -count=1 $(MODULES)

@@ -138,7 +138,7 @@ func BenchmarkBeginFinishPipelined(b *testing.B) {
 		now := time.Now()
 		pipe := rdb.Pipeline()
 		for _, id := range ids {
-			beginScript.EvalSha(ctx, pipe, tr.keys(id), page, now.UnixMilli(), (2 * time.Minute).Milliseconds(), "tok")
+			beginScript.EvalSha(ctx, pipe, tr.keys(id), page, now.UnixMilli(), (2 * time.Minute).Milliseconds(), "tok", 0)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			b.Fatal(err)

@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hookline/hookline/services/hookline/internal/apitest"
 	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
 // Every finished upload is announced once on hookline.events.<tenant>.upload.completed,
