@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
 )
 
 // The kind of error Handle returns decides what happens to the ticket, in one
@@ -24,8 +26,12 @@ type RetryError struct {
 func (e *RetryError) Error() string { return fmt.Sprintf("retry in %s: %v", e.After, e.Err) }
 func (e *RetryError) Unwrap() error { return e.Err }
 
-// DeadError says the page is finally undelivered.
-type DeadError struct{ Reason string }
+// DeadError says the page is finally undelivered. Ticket is the page's
+// ticket (the message's own, or a page it released, see follow).
+type DeadError struct {
+	Reason string
+	Ticket *hooklinev1.Ticket
+}
 
 func (e *DeadError) Error() string { return "undelivered: " + e.Reason }
 

@@ -13,6 +13,25 @@ import (
 	"github.com/hookline/hookline/pkg/queue"
 )
 
+type drainingKey struct{}
+
+// withDraining tells handlers, through ctx, that the pool stops taking work
+// when done is closed: a delivery under way finishes, but starts nothing new.
+func withDraining(ctx context.Context, done <-chan struct{}) context.Context {
+	return context.WithValue(ctx, drainingKey{}, done)
+}
+
+// draining reports whether the pool that runs ctx's handler is shutting down.
+func draining(ctx context.Context) bool {
+	done, _ := ctx.Value(drainingKey{}).(<-chan struct{})
+	select {
+	case <-done: // a nil channel (no pool) never is
+		return true
+	default:
+		return false
+	}
+}
+
 // Handler is the shape of ticket handling; middleware wraps it.
 type Handler func(ctx context.Context, t Ticket) error
 
@@ -95,6 +114,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	// Deliveries outlive ctx by up to grace, so shutdown drains them.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	work = withDraining(work, ctx.Done())
 	stop := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(p.grace, cancelWork)
 		context.AfterFunc(work, func() { t.Stop() })

@@ -50,6 +50,32 @@ type Ticket struct {
 	// Token identifies this ticket message (its stream sequence): a
 	// redelivery of the same message carries the same token.
 	Token string
+	// hops counts the pages this ticket message has handled so far: the
+	// pages it released are handled under the same message (see follow).
+	hops int
+}
+
+// maxHops bounds how many pages one ticket message handles: past it, the
+// next page gets a ticket of its own, so a long upload leaves the worker's
+// slot now and then and other uploads get their turn.
+const maxHops = 16
+
+// follow handles page under the same ticket message as t, instead of
+// publishing a ticket for it: that saves a ticket's publish, store,
+// delivery, acknowledgement and removal per page. The page's lease carries
+// t's token, so if this worker dies, the redelivered t walks the same chain
+// (every page of it is done or leased with its token) and takes the page
+// over. At maxHops, or when the worker is shutting down, it publishes the
+// ticket as before.
+func (d *Deliverer) follow(ctx context.Context, t Ticket, page, gen int) error {
+	if page <= 0 {
+		return nil
+	}
+	if t.hops+1 >= maxHops || draining(ctx) {
+		return d.release(ctx, t, page, gen)
+	}
+	next := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant(), Gen: uint32(gen)} // #nosec G115 -- page numbers and generations from the tracker are far below 2^32
+	return d.Handle(ctx, Ticket{Ticket: next, Token: t.Token, hops: t.hops + 1})
 }
 
 // Deliverer handles tickets. It is safe for concurrent use.
@@ -122,7 +148,7 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 				return err
 			}
 		}
-		return d.release(ctx, t, b.Released, b.Gen)
+		return d.follow(ctx, t, b.Released, b.Gen)
 	case tracker.BeginStale:
 		log.Debug("ticket from before a manual retry dropped")
 		return nil
@@ -303,6 +329,9 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 			log.Warn("page undelivered, recorded in the failure log", zap.Int("attempts", rec.Attempt), zap.Int("status", rec.StatusCode), zap.String("error", rec.Error))
 		}
 	}
+	if o == outcomeDelivered && !fin.CompletedNow {
+		return d.follow(ctx, t, fin.Released, fin.Gen)
+	}
 	if err := d.release(ctx, t, fin.Released, fin.Gen); err != nil {
 		return err
 	}
@@ -315,7 +344,7 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 		}
 	}
 	if o == outcomeFailed {
-		return &DeadError{Reason: rec.Error}
+		return &DeadError{Reason: rec.Error, Ticket: t.Ticket}
 	}
 	return nil
 }
@@ -372,7 +401,11 @@ func settle(ctx context.Context, q Queue, msg jetstream.Msg, t Ticket, herr erro
 	case errors.As(herr, &retry):
 		err = msg.NakWithDelay(retry.After)
 	case errors.As(herr, &dead):
-		if perr := q.PublishDead(ctx, t.Ticket, dead.Reason); perr != nil {
+		dt := t.Ticket
+		if dead.Ticket != nil {
+			dt = dead.Ticket
+		}
+		if perr := q.PublishDead(ctx, dt, dead.Reason); perr != nil {
 			log.Warn("copy to dead letters", zap.Error(perr))
 		}
 		err = msg.TermWithReason("undelivered: " + truncate(dead.Reason, 200))

@@ -1,0 +1,207 @@
+package worker
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/hookline/hookline/pkg/natstest"
+	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/redistest"
+	"github.com/hookline/hookline/pkg/secrets"
+	"github.com/hookline/hookline/pkg/tracker"
+	"github.com/hookline/hookline/pkg/webhook"
+	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
+)
+
+// fakeSender answers every page with 200, except that a page listed in
+// hang blocks until its channel is closed (a worker that died mid-request,
+// as far as the rest of the system can tell).
+type fakeSender struct {
+	mu   sync.Mutex
+	sent []int
+	hang map[int]chan struct{}
+}
+
+func (s *fakeSender) Send(ctx context.Context, req webhook.Request) webhook.Result {
+	p, _ := strconv.Atoi(req.ID[strings.LastIndexByte(req.ID, '.')+1:]) // the id is <upload>.<page>
+	s.mu.Lock()
+	s.sent = append(s.sent, p)
+	h := s.hang[p]
+	s.mu.Unlock()
+	if h != nil {
+		<-h
+	}
+	return webhook.Result{StatusCode: 200}
+}
+
+func (s *fakeSender) pages() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.sent...)
+}
+
+// chainEnv is one upload of pages pages (maxInFlight 1) stored in a real
+// JetStream and tracked in a real Redis, and a Deliverer over them.
+func chainEnv(t *testing.T, pages int, send Sender) (*Deliverer, *tracker.Tracker, *queue.Queue, string) {
+	t.Helper()
+	ctx := context.Background()
+	q, err := queue.Setup(ctx, natstest.Connect(t, natstest.Start(t)), queue.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tracker.New(redistest.Client(t), tracker.WithPrefix(redistest.Prefix(t)))
+	const id = "CHAIN"
+	for p := 1; p <= pages; p++ {
+		data, err := queue.EncodePage(&hooklinev1.Page{UploadId: id, Page: uint32(p), RecordCount: 1, Records: []byte(`[{"a":1}]`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := q.PublishPageAsync(id, p, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			t.Fatal(err)
+		}
+	}
+	if _, err := tr.Create(ctx, &tracker.Upload{ID: id, Tenant: "acme", Template: "T", TotalRecords: pages, TotalPages: pages,
+		Destination: tracker.Destination{URL: "http://127.0.0.1:1/hook", ChunkSize: 1, MaxInFlight: 1, TimeoutMs: 1000}}); err != nil {
+		t.Fatal(err)
+	}
+	box, err := secrets.NewBox(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewDeliverer(q, tr, send, box, zap.NewNop(), NewMetrics(prometheus.NewRegistry())), tr, q, id
+}
+
+// One ticket message carries the pages its pages release, up to maxHops:
+// the rest get tickets of their own.
+func TestTicketCarriesReleasedPages(t *testing.T) {
+	s := &fakeSender{}
+	pages := maxHops + 4
+	d, tr, q, id := chainEnv(t, pages, s)
+	ctx := context.Background()
+	if err := d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.pages(); len(got) != maxHops {
+		t.Fatalf("one ticket sent pages %v, want 1..%d", got, maxHops)
+	}
+	for i, p := range s.pages() {
+		if p != i+1 {
+			t.Fatalf("pages sent in the order %v", s.pages())
+		}
+	}
+	// Page maxHops released maxHops+1, which got a ticket of its own.
+	info, err := q.JetStream().Stream(ctx, queue.DeliveriesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 1 {
+		t.Fatalf("%d tickets published, want 1 (for page %d)", n, maxHops+1)
+	}
+	u, err := tr.Get(ctx, id, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.DeliveredPages != maxHops || u.Status != tracker.StatusDelivering {
+		t.Fatalf("upload %+v, want %d delivered and still delivering", u, maxHops)
+	}
+}
+
+// A worker dies in the middle of a chain (its request for page 3 never
+// ends). Another ticket for page 3 leaves it alone; the redelivered ticket
+// message (same token) walks the chain, takes page 3 over and finishes the
+// upload; the dead request's late answer changes nothing.
+func TestRedeliveredTicketWalksTheChain(t *testing.T) {
+	hung := make(chan struct{})
+	s := &fakeSender{hang: map[int]chan struct{}{3: hung}}
+	d, tr, _, id := chainEnv(t, 6, s)
+	ctx := context.Background()
+	first := Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "41"}
+	died := make(chan error, 1)
+	go func() { died <- d.Handle(ctx, first) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.pages()) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("pages sent %v, want 1, 2 and 3", s.pages())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// A ticket of its own for page 3 (say, published by a retry of the
+	// release) finds the page leased and drops itself.
+	s.mu.Lock()
+	delete(s.hang, 3)
+	s.mu.Unlock()
+	other := Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 3, Tenant: "acme"}, Token: "99"}
+	if err := d.Handle(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.pages(); len(got) != 3 {
+		t.Fatalf("another ticket sent a page held by the chain: %v", got)
+	}
+
+	// JetStream redelivers the first ticket message: same token, page 1.
+	if err := d.Handle(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	u, err := tr.Get(ctx, id, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Status != tracker.StatusCompleted || u.DeliveredPages != 6 {
+		t.Fatalf("after the redelivery: %+v, want completed with 6 pages", u)
+	}
+	want := []int{1, 2, 3, 3, 4, 5, 6}
+	if got := s.pages(); len(got) != len(want) {
+		t.Fatalf("pages sent %v, want %v", got, want)
+	}
+	close(hung)
+	if err := <-died; err != nil {
+		t.Fatalf("the late answer of the dead request: %v", err)
+	}
+	if got := s.pages(); len(got) != len(want) {
+		t.Fatalf("the late answer sent more pages: %v", got)
+	}
+	if u, _ := tr.Get(ctx, id, "acme"); u.DeliveredPages != 6 || u.Status != tracker.StatusCompleted {
+		t.Fatalf("after the late answer: %+v", u)
+	}
+}
+
+// A worker that is shutting down finishes the page under way but carries
+// no more: the next page gets a ticket for another worker.
+func TestDrainingWorkerDoesNotCarryPages(t *testing.T) {
+	s := &fakeSender{}
+	d, tr, q, id := chainEnv(t, 3, s)
+	ctx := context.Background()
+	stopped := make(chan struct{})
+	close(stopped)
+	tk := Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "5"}
+	if err := d.Handle(withDraining(ctx, stopped), tk); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.pages(); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("a draining worker sent pages %v, want only 1", got)
+	}
+	info, err := q.JetStream().Stream(ctx, queue.DeliveriesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 1 {
+		t.Fatalf("%d tickets published, want 1 (for page 2)", n)
+	}
+	if u, _ := tr.Get(ctx, id, "acme"); u.DeliveredPages != 1 {
+		t.Fatalf("upload %+v, want 1 page delivered", u)
+	}
+}
