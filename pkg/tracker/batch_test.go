@@ -194,3 +194,58 @@ func TestDestinationCacheKeysOnText(t *testing.T) {
 		t.Fatalf("cache holds %d entries, over its bound of %d", n, destCacheSize)
 	}
 }
+
+// TestFinishLeasesTheReleasedPage: with a chain lease, finishing a delivered
+// page leases the page it releases for the same token, as Begin would;
+// without one, or when the released page is not free, it does not.
+func TestFinishLeasesTheReleasedPage(t *testing.T) {
+	tr := newTracker(t)
+	create(t, tr, "CHAIN", 4, 1)
+	now := time.Now()
+	if b := begin(t, tr, "CHAIN", 1, "m1", now); b.State != BeginGo {
+		t.Fatalf("begin page 1: %v", b.State)
+	}
+	f := finish(t, tr, "CHAIN", 1, Finish{Outcome: Delivered, Token: "m1", Now: now, ChainLease: time.Minute})
+	if f.Released != 2 || !f.NextLeased || f.NextAttempts != 0 {
+		t.Fatalf("finish page 1 = %+v, want page 2 released and leased", f)
+	}
+	if b := begin(t, tr, "CHAIN", 2, "other", now); b.State != BeginBusy {
+		t.Fatalf("another token's begin of the leased page 2: %v, want busy", b.State)
+	}
+	if b := begin(t, tr, "CHAIN", 2, "m1", now); b.State != BeginGo {
+		t.Fatalf("the chain's own begin of page 2: %v, want go", b.State)
+	}
+
+	// Page 2 fails once: its retry time is ahead, so finishing page 2's
+	// attempt does not lease anything, and a later chain lease of page 3
+	// carries page 3's attempts.
+	if f := finish(t, tr, "CHAIN", 2, Finish{Outcome: Retrying, Token: "m1", Now: now, NextAt: now.Add(time.Hour), ChainLease: time.Minute}); f.NextLeased {
+		t.Fatalf("a retrying page leased the next: %+v", f)
+	}
+	if b := begin(t, tr, "CHAIN", 2, "m1", now.Add(2*time.Hour)); b.State != BeginGo || b.Attempts != 1 {
+		t.Fatalf("page 2 after its retry time: %+v", b)
+	}
+	// Someone else holds page 3: the chain does not take it.
+	if _, err := tr.rdb.HSet(context.Background(), tr.keys("CHAIN")[1], "l:3", "other|"+ms(now.Add(time.Hour))).Result(); err != nil {
+		t.Fatal(err)
+	}
+	f = finish(t, tr, "CHAIN", 2, Finish{Outcome: Delivered, Token: "m1", Now: now.Add(2 * time.Hour), ChainLease: time.Minute})
+	if f.Released != 3 || f.NextLeased {
+		t.Fatalf("finish page 2 = %+v, want page 3 released but not leased (held by another)", f)
+	}
+	// Without a chain lease nothing is leased.
+	if b := begin(t, tr, "CHAIN", 3, "other", now.Add(2*time.Hour)); b.State != BeginGo {
+		t.Fatalf("begin page 3: %v", b.State)
+	}
+	f = finish(t, tr, "CHAIN", 3, Finish{Outcome: Delivered, Token: "other", Now: now.Add(2 * time.Hour)})
+	if f.Released != 4 || f.NextLeased {
+		t.Fatalf("finish page 3 without a chain lease = %+v", f)
+	}
+	if b := begin(t, tr, "CHAIN", 4, "fresh", now.Add(2*time.Hour)); b.State != BeginGo {
+		t.Fatalf("page 4 was leased without a chain lease: %v", b.State)
+	}
+	// The last page completes the upload: nothing to lease.
+	if f := finish(t, tr, "CHAIN", 4, Finish{Outcome: Delivered, Token: "fresh", Now: now.Add(2 * time.Hour), ChainLease: time.Minute}); !f.CompletedNow || f.NextLeased {
+		t.Fatalf("finish of the last page = %+v", f)
+	}
+}

@@ -40,10 +40,12 @@ return {'go', redis.call('HGET', KEYS[2], 'a:'..page) or '0', u[1], u[2], u[3], 
 // finishScript records the outcome of an attempt.
 // ARGV: page, now ms, outcome (delivered|retrying|failed|released), attempt
 // record JSON ("" for none), next attempt ms (retrying), failure JSON (failed),
-// log cap, retention ms, token.
+// log cap, retention ms, token, chain lease ms (0: none).
 // "released" gives the page back without counting an attempt (our own fault).
+// With a chain lease, a delivered page's released page is leased at once for
+// the same token when begin would let it go now (the worker carries it on).
 // Returns {"gone"} | {"done", released, gen} | {"retrying"} | {"released"} |
-// {outcome, released, gen, status, delivered, failed, completedNow}.
+// {outcome, released, gen, status, delivered, failed, completedNow, leased, attempts}.
 var finishScript = redis.NewScript(`
 local page = ARGV[1]
 local now = ARGV[2]
@@ -114,7 +116,16 @@ if delivered + failed >= total and status == 'delivering' then
     for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], ttl) end
   end
 end
-return {outcome, tostring(nxt), redis.call('HGET', KEYS[1], 'gen') or '0', status, tostring(delivered), tostring(failed), tostring(completedNow)}
+local leased, attempts = '0', '0'
+local chain = tonumber(ARGV[10] or '0')
+if chain > 0 and outcome == 'delivered' and nxt > 0 and completedNow == 0
+   and redis.call('SISMEMBER', KEYS[3], nxt) == 0 and redis.call('HEXISTS', KEYS[4], nxt) == 0
+   and not redis.call('HGET', KEYS[2], 'l:'..nxt)
+   and tonumber(redis.call('HGET', KEYS[2], 'n:'..nxt) or '0') <= tonumber(now) then
+  redis.call('HSET', KEYS[2], 'l:'..nxt, ARGV[9]..'|'..tostring(tonumber(now) + chain))
+  leased, attempts = '1', redis.call('HGET', KEYS[2], 'a:'..nxt) or '0'
+end
+return {outcome, tostring(nxt), redis.call('HGET', KEYS[1], 'gen') or '0', status, tostring(delivered), tostring(failed), tostring(completedNow), leased, attempts}
 `)
 
 // retryScript queues an upload's failed pages again. ARGV: now ms, maxInFlight.

@@ -422,6 +422,11 @@ type Finish struct {
 	Failure *Failure  // Failed: the failure log entry
 	Token   string    // the token given to Begin
 	Now     time.Time
+	// ChainLease: when the page is delivered, lease the page it releases
+	// for Token for this long, if Begin would let it go now (no lease, not
+	// done, no retry time ahead); Finished.NextLeased says if it was. It
+	// saves the worker the Begin of a page it carries on with.
+	ChainLease time.Duration
 }
 
 // Finished is the answer to Finish.
@@ -437,6 +442,10 @@ type Finished struct {
 	Failed      int
 	// CompletedNow is true for the one call that moved the upload to its final status.
 	CompletedNow bool
+	// NextLeased (with Finish.ChainLease): the released page is leased for
+	// the token, as by a Begin answering BeginGo with NextAttempts attempts.
+	NextLeased   bool
+	NextAttempts int
 }
 
 // Finish records an attempt's outcome. Delivered and Failed release the next
@@ -458,7 +467,7 @@ func (t *Tracker) Finish(ctx context.Context, id string, page int, f Finish) (Fi
 		f.Now = time.Now()
 	}
 	res, err := t.runHot(ctx, finishScript, t.keys(id), page, f.Now.UnixMilli(), string(f.Outcome),
-		attempt, f.NextAt.UnixMilli(), failure, t.logCap, t.retention.Milliseconds(), f.Token)
+		attempt, f.NextAt.UnixMilli(), failure, t.logCap, t.retention.Milliseconds(), f.Token, f.ChainLease.Milliseconds())
 	if err != nil {
 		return Finished{}, err
 	}
@@ -473,6 +482,7 @@ func (t *Tracker) Finish(ctx context.Context, id string, page int, f Finish) (Fi
 	return Finished{
 		Released: atoi(res[1]), Gen: atoi(res[2]), Status: Status(res[3]),
 		Delivered: atoi(res[4]), Failed: atoi(res[5]), CompletedNow: res[6] == "1",
+		NextLeased: res[7] == "1", NextAttempts: atoi(res[8]),
 	}, nil
 }
 

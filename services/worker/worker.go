@@ -71,11 +71,22 @@ func (d *Deliverer) follow(ctx context.Context, t Ticket, page, gen int) error {
 	if page <= 0 {
 		return nil
 	}
-	if t.hops+1 >= maxHops || draining(ctx) {
+	if !d.carries(ctx, t) {
 		return d.release(ctx, t, page, gen)
 	}
-	next := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant(), Gen: uint32(gen)} // #nosec G115 -- page numbers and generations from the tracker are far below 2^32
-	return d.Handle(ctx, Ticket{Ticket: next, Token: t.Token, hops: t.hops + 1})
+	return d.Handle(ctx, t.next(page, gen))
+}
+
+// carries says whether the message of t carries on with the page t's page
+// releases.
+func (d *Deliverer) carries(ctx context.Context, t Ticket) bool {
+	return t.hops+1 < maxHops && !draining(ctx)
+}
+
+// next is the ticket of a page t released, under t's message.
+func (t Ticket) next(page, gen int) Ticket {
+	nt := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant(), Gen: uint32(gen)} // #nosec G115 -- page numbers and generations from the tracker are far below 2^32
+	return Ticket{Ticket: nt, Token: t.Token, hops: t.hops + 1}
 }
 
 // Deliverer handles tickets. It is safe for concurrent use.
@@ -158,9 +169,14 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 	case tracker.BeginWait:
 		return &RetryError{After: b.Wait, Err: errors.New("retry interval not yet passed")}
 	}
+	return d.deliver(ctx, t, b.Upload, b.Attempts, log)
+}
 
-	u := b.Upload
-	attempt := b.Attempts + 1
+// deliver sends a page whose lease t holds (attempts made so far: attempts)
+// and records the outcome.
+func (d *Deliverer) deliver(ctx context.Context, t Ticket, u *tracker.Upload, attempts int, log *zap.Logger) error {
+	id, page := t.GetUploadId(), int(t.GetPage())
+	attempt := attempts + 1
 	pg, err := d.q.GetPage(ctx, id, page)
 	if errors.Is(err, queue.ErrPageNotFound) && d.pagesMaxAge > 0 && d.now().Sub(u.CreatedAt) < d.pagesMaxAge-time.Minute {
 		// Young pages are not gone: a direct get answered by a replica that
@@ -298,6 +314,9 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 	switch o {
 	case outcomeDelivered:
 		f.Outcome = tracker.Delivered
+		if d.carries(ctx, t) {
+			f.ChainLease = leaseFor // the page it releases, if free, is ours at once
+		}
 	case outcomeRetrying:
 		f.Outcome, f.NextAt = tracker.Retrying, d.now().Add(delay)
 	case outcomeFailed:
@@ -330,6 +349,10 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 		}
 	}
 	if o == outcomeDelivered && !fin.CompletedNow {
+		if fin.NextLeased {
+			next := t.next(fin.Released, fin.Gen)
+			return d.deliver(ctx, next, u, fin.NextAttempts, d.log.WithLazy(zap.String("upload", id), zap.Int("page", fin.Released)))
+		}
 		return d.follow(ctx, t, fin.Released, fin.Gen)
 	}
 	if err := d.release(ctx, t, fin.Released, fin.Gen); err != nil {
