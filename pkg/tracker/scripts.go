@@ -13,11 +13,31 @@ import "github.com/redis/go-redis/v9"
 //	KEYS[5] log  list: attempt records (JSON), capped
 //	KEYS[6] q    list: failed pages queued again by a retry, released one by one
 
+// leaseLua compares the token of a page's lease with the caller's. Tokens
+// are "<message>.<delivery>": the ticket message's stream sequence and how
+// many times JetStream has delivered it. A later delivery of the same
+// message takes over the leases of an earlier one (that worker missed its
+// heartbeats or died); an earlier delivery finding a later one's lease is
+// superseded and stops. Returns 'ours', 'older' (an earlier delivery of our
+// message), 'newer' (a later delivery of it) or 'other' (another message).
+const leaseLua = `
+local function holder(tok, mine)
+  if tok == mine then return 'ours' end
+  local tm, td = string.match(tok, '^(.*)%.(%d+)$')
+  local mm, md = string.match(mine, '^(.*)%.(%d+)$')
+  if tm and mm and tm == mm then
+    if tonumber(td) < tonumber(md) then return 'older' end
+    return 'newer'
+  end
+  return 'other'
+end
+`
+
 // beginScript decides whether a worker may send a page now.
 // ARGV: page, now ms, lease ms, token, the ticket's retry generation.
 // Returns {"gone"} | {"stale"} | {"done", released, gen, announce} | {"busy", ms} | {"wait", ms} |
-// {"go", attempts, template, totalRecords, totalPages, extra, dest, tenant, gen}.
-var beginScript = redis.NewScript(`
+// {"superseded"} | {"go", attempts, template, totalRecords, totalPages, extra, dest, tenant, gen}.
+var beginScript = redis.NewScript(leaseLua + `
 local page = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 if tonumber(ARGV[5]) < tonumber(redis.call('HGET', KEYS[1], 'gen') or '0') then return {'stale'} end
@@ -28,7 +48,9 @@ local now = tonumber(ARGV[2])
 local lease = redis.call('HGET', KEYS[2], 'l:'..page)
 if lease then
   local tok, exp = string.match(lease, '^(.*)|(%d+)$')
-  if tok ~= ARGV[4] and tonumber(exp) > now then return {'busy', tostring(tonumber(exp) - now)} end
+  local h = holder(tok, ARGV[4])
+  if h == 'newer' then return {'superseded'} end
+  if h == 'other' and tonumber(exp) > now then return {'busy', tostring(tonumber(exp) - now)} end
 end
 local nextAt = tonumber(redis.call('HGET', KEYS[2], 'n:'..page) or '0')
 if nextAt > now then return {'wait', tostring(nextAt - now)} end
@@ -40,13 +62,16 @@ return {'go', redis.call('HGET', KEYS[2], 'a:'..page) or '0', u[1], u[2], u[3], 
 // finishScript records the outcome of an attempt.
 // ARGV: page, now ms, outcome (delivered|retrying|failed|released), attempt
 // record JSON ("" for none), next attempt ms (retrying), failure JSON (failed),
-// log cap, retention ms, token, chain lease ms (0: none).
+// log cap, retention ms, token, chain lease ms (0: none), the attempt's
+// number (0: unknown; a retrying attempt already counted is not counted again).
 // "released" gives the page back without counting an attempt (our own fault).
 // With a chain lease, a delivered page's released page is leased at once for
 // the same token when begin would let it go now (the worker carries it on).
-// Returns {"gone"} | {"done", released, gen} | {"retrying"} | {"released"} |
-// {outcome, released, gen, status, delivered, failed, completedNow, leased, attempts}.
-var finishScript = redis.NewScript(`
+// superseded is "1" when a later delivery of the caller's ticket message
+// holds the page (the outcome is recorded all the same).
+// Returns {"gone"} | {"done", released, gen} | {"retrying", superseded} | {"released", superseded} |
+// {outcome, released, gen, status, delivered, failed, completedNow, leased, attempts, superseded}.
+var finishScript = redis.NewScript(leaseLua + `
 local page = ARGV[1]
 local now = ARGV[2]
 local outcome = ARGV[3]
@@ -71,20 +96,33 @@ if redis.call('HEXISTS', KEYS[4], page) == 1 then
   end
   return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0'}
 end
+local lease = redis.call('HGET', KEYS[2], 'l:'..page)
+local superseded = '0'
+if lease then
+  local h = holder(string.match(lease, '^(.*)|%d+$') or '', ARGV[9])
+  if h == 'ours' then
+    redis.call('HDEL', KEYS[2], 'l:'..page)
+  elseif h == 'newer' then
+    superseded = '1'
+  end
+end
+if outcome == 'retrying' and tonumber(ARGV[11] or '0') > 0
+   and tonumber(redis.call('HGET', KEYS[2], 'a:'..page) or '0') >= tonumber(ARGV[11]) then
+  -- This attempt is counted already: the same call ran twice (a client
+  -- resends a pipeline whose answers it lost). Delivered and failed pages
+  -- are repeat-safe through the done checks above.
+  return {'retrying', superseded}
+end
 if ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[5], ARGV[4])
   redis.call('LTRIM', KEYS[5], -tonumber(ARGV[7]), -1)
 end
-local lease = redis.call('HGET', KEYS[2], 'l:'..page)
-if lease and string.sub(lease, 1, string.len(ARGV[9]) + 1) == ARGV[9]..'|' then
-  redis.call('HDEL', KEYS[2], 'l:'..page)
-end
 redis.call('HSET', KEYS[1], 'updatedAt', now)
-if outcome == 'released' then return {'released'} end
+if outcome == 'released' then return {'released', superseded} end
 if outcome == 'retrying' then
   redis.call('HINCRBY', KEYS[2], 'a:'..page, 1)
   redis.call('HSET', KEYS[2], 'n:'..page, ARGV[5])
-  return {'retrying'}
+  return {'retrying', superseded}
 end
 redis.call('HINCRBY', KEYS[2], 'a:'..page, 1)
 redis.call('HDEL', KEYS[2], 'n:'..page)
@@ -118,14 +156,14 @@ if delivered + failed >= total and status == 'delivering' then
 end
 local leased, attempts = '0', '0'
 local chain = tonumber(ARGV[10] or '0')
-if chain > 0 and outcome == 'delivered' and nxt > 0 and completedNow == 0
+if chain > 0 and outcome == 'delivered' and nxt > 0 and completedNow == 0 and superseded == '0'
    and redis.call('SISMEMBER', KEYS[3], nxt) == 0 and redis.call('HEXISTS', KEYS[4], nxt) == 0
    and not redis.call('HGET', KEYS[2], 'l:'..nxt)
    and tonumber(redis.call('HGET', KEYS[2], 'n:'..nxt) or '0') <= tonumber(now) then
   redis.call('HSET', KEYS[2], 'l:'..nxt, ARGV[9]..'|'..tostring(tonumber(now) + chain))
   leased, attempts = '1', redis.call('HGET', KEYS[2], 'a:'..nxt) or '0'
 end
-return {outcome, tostring(nxt), redis.call('HGET', KEYS[1], 'gen') or '0', status, tostring(delivered), tostring(failed), tostring(completedNow), leased, attempts}
+return {outcome, tostring(nxt), redis.call('HGET', KEYS[1], 'gen') or '0', status, tostring(delivered), tostring(failed), tostring(completedNow), leased, attempts, superseded}
 `)
 
 // retryScript queues an upload's failed pages again. ARGV: now ms, maxInFlight.

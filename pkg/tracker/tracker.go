@@ -344,11 +344,14 @@ type BeginState int
 // Begin states.
 const (
 	BeginGo    BeginState = iota // send the page now
-	BeginDone                    // page already delivered or failed: re-release Released, then ack
-	BeginBusy                    // another live worker holds the page: drop this duplicate ticket
+	BeginDone                    // page already delivered or failed: carry on with Released
+	BeginBusy                    // another ticket message holds the page's lease, for Wait more
 	BeginWait                    // the retry interval has not passed: hand back for Wait
 	BeginGone                    // the upload no longer exists
 	BeginStale                   // a ticket from before a manual retry: drop it
+	// BeginSuperseded: a later delivery of the same ticket message holds the
+	// page: this delivery stops and leaves the message to it.
+	BeginSuperseded
 )
 
 // Begin is the answer to Begin.
@@ -367,8 +370,9 @@ type Begin struct {
 // Begin checks whether a page may be sent now (gen is the ticket's retry
 // generation) and, if so, takes a lease on it
 // for leaseFor so that no other worker sends it at the same time. token
-// identifies the ticket delivery (a redelivery of the same ticket may take
-// over its own lease).
+// identifies the ticket delivery as "<message>.<delivery count>": a later
+// delivery of the same message takes over an earlier one's lease, and an
+// earlier one finding a later one's lease is told BeginSuperseded.
 func (t *Tracker) Begin(ctx context.Context, id string, page, gen int, token string, leaseFor time.Duration, now time.Time) (Begin, error) {
 	res, err := t.runHot(ctx, beginScript, t.keys(id), page, now.UnixMilli(), leaseFor.Milliseconds(), token, gen)
 	if err != nil {
@@ -385,6 +389,8 @@ func (t *Tracker) Begin(ctx context.Context, id string, page, gen int, token str
 		return Begin{State: BeginBusy, Wait: time.Duration(atoi(res[1])) * time.Millisecond}, nil
 	case "wait":
 		return Begin{State: BeginWait, Wait: time.Duration(atoi(res[1])) * time.Millisecond}, nil
+	case "superseded":
+		return Begin{State: BeginSuperseded}, nil
 	case "go":
 		u := &Upload{ID: id, Template: res[2], Tenant: res[7], Status: StatusDelivering, CreatedAt: msTime(res[9])}
 		u.TotalRecords, u.TotalPages = atoi(res[3]), atoi(res[4])
@@ -423,9 +429,9 @@ type Finish struct {
 	Token   string    // the token given to Begin
 	Now     time.Time
 	// ChainLease: when the page is delivered, lease the page it releases
-	// for Token for this long, if Begin would let it go now (no lease, not
-	// done, no retry time ahead); Finished.NextLeased says if it was. It
-	// saves the worker the Begin of a page it carries on with.
+	// for Token for this long if nobody holds it, it is not done and no
+	// retry time is ahead (else Begin decides); Finished.NextLeased says if
+	// it was. It saves the worker the Begin of a page it carries on with.
 	ChainLease time.Duration
 }
 
@@ -446,6 +452,10 @@ type Finished struct {
 	// the token, as by a Begin answering BeginGo with NextAttempts attempts.
 	NextLeased   bool
 	NextAttempts int
+	// Superseded: a later delivery of the caller's ticket message holds the
+	// page (it took the lease over); the outcome is recorded all the same,
+	// and the caller should leave the message to that delivery.
+	Superseded bool
 }
 
 // Finish records an attempt's outcome. Delivered and Failed release the next
@@ -453,7 +463,9 @@ type Finished struct {
 func (t *Tracker) Finish(ctx context.Context, id string, page int, f Finish) (Finished, error) {
 	var attempt, failure []byte
 	var err error
+	number := 0
 	if f.Attempt != nil {
+		number = f.Attempt.Attempt
 		if attempt, err = json.Marshal(f.Attempt); err != nil {
 			return Finished{}, err
 		}
@@ -467,7 +479,7 @@ func (t *Tracker) Finish(ctx context.Context, id string, page int, f Finish) (Fi
 		f.Now = time.Now()
 	}
 	res, err := t.runHot(ctx, finishScript, t.keys(id), page, f.Now.UnixMilli(), string(f.Outcome),
-		attempt, f.NextAt.UnixMilli(), failure, t.logCap, t.retention.Milliseconds(), f.Token, f.ChainLease.Milliseconds())
+		attempt, f.NextAt.UnixMilli(), failure, t.logCap, t.retention.Milliseconds(), f.Token, f.ChainLease.Milliseconds(), number)
 	if err != nil {
 		return Finished{}, err
 	}
@@ -477,12 +489,12 @@ func (t *Tracker) Finish(ctx context.Context, id string, page int, f Finish) (Fi
 	case "done":
 		return Finished{AlreadyDone: true, Released: atoi(res[1]), Gen: atoi(res[2])}, nil
 	case "retrying", "released":
-		return Finished{Status: StatusDelivering}, nil
+		return Finished{Status: StatusDelivering, Superseded: res[1] == "1"}, nil
 	}
 	return Finished{
 		Released: atoi(res[1]), Gen: atoi(res[2]), Status: Status(res[3]),
 		Delivered: atoi(res[4]), Failed: atoi(res[5]), CompletedNow: res[6] == "1",
-		NextLeased: res[7] == "1", NextAttempts: atoi(res[8]),
+		NextLeased: res[7] == "1", NextAttempts: atoi(res[8]), Superseded: res[9] == "1",
 	}, nil
 }
 

@@ -388,3 +388,65 @@ func TestCompletionAnnouncedOnce(t *testing.T) {
 		t.Fatalf("redelivered ticket after the announcement = %+v", b)
 	}
 }
+
+// TestLaterDeliveryTakesOver: a page leased by one delivery of a ticket
+// message ("<message>.<delivery>") can be taken over by a later delivery of
+// the same message; the earlier delivery is then told it is superseded, in
+// begin and in finish (whose outcome still counts), and takes no chain lease.
+// Another message's ticket stays busy.
+func TestLaterDeliveryTakesOver(t *testing.T) {
+	tr := newTracker(t)
+	create(t, tr, "OVER", 3, 1)
+	now := time.Now()
+	if b := begin(t, tr, "OVER", 1, "12.1", now); b.State != BeginGo {
+		t.Fatalf("first delivery: %v", b.State)
+	}
+	if b := begin(t, tr, "OVER", 1, "40.1", now); b.State != BeginBusy {
+		t.Fatalf("another message: %v, want busy", b.State)
+	}
+	if b := begin(t, tr, "OVER", 1, "12.2", now); b.State != BeginGo {
+		t.Fatalf("a later delivery of the same message: %v, want go (take over)", b.State)
+	}
+	if b := begin(t, tr, "OVER", 1, "12.1", now); b.State != BeginSuperseded {
+		t.Fatalf("the earlier delivery again: %v, want superseded", b.State)
+	}
+	f := finish(t, tr, "OVER", 1, Finish{Outcome: Delivered, Token: "12.1", Now: now, ChainLease: time.Minute})
+	if !f.Superseded || f.NextLeased || f.Delivered != 1 || f.Released != 2 {
+		t.Fatalf("finish by the earlier delivery = %+v, want the page delivered, superseded, nothing leased", f)
+	}
+	// The later delivery finds the page done and carries on with page 2.
+	if b := begin(t, tr, "OVER", 1, "12.2", now); b.State != BeginDone || b.Released != 2 {
+		t.Fatalf("later delivery after the page was done: %+v", b)
+	}
+	if b := begin(t, tr, "OVER", 2, "12.2", now); b.State != BeginGo {
+		t.Fatalf("page 2 for the later delivery: %v", b.State)
+	}
+	if f := finish(t, tr, "OVER", 2, Finish{Outcome: Retrying, Token: "12.1", Now: now, NextAt: now}); !f.Superseded {
+		t.Fatalf("a retrying finish by the earlier delivery = %+v, want superseded", f)
+	}
+}
+
+// TestRetryingFinishRunTwiceCountsOnce: the same retrying finish sent twice
+// (a client resending a pipeline whose answers it lost) counts one attempt
+// and logs it once.
+func TestRetryingFinishRunTwiceCountsOnce(t *testing.T) {
+	tr := newTracker(t)
+	create(t, tr, "TWICE", 1, 1)
+	now := time.Now()
+	begin(t, tr, "TWICE", 1, "a", now)
+	f := Finish{Outcome: Retrying, Token: "a", Now: now, NextAt: now.Add(time.Second),
+		Attempt: &Attempt{Page: 1, Attempt: 1, Outcome: string(Retrying), StatusCode: 500}}
+	finish(t, tr, "TWICE", 1, f)
+	finish(t, tr, "TWICE", 1, f)
+	b := begin(t, tr, "TWICE", 1, "a", now.Add(2*time.Second))
+	if b.State != BeginGo || b.Attempts != 1 {
+		t.Fatalf("after the same finish twice: %+v, want 1 attempt counted", b)
+	}
+	log, err := tr.Attempts(context.Background(), "TWICE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 1 {
+		t.Fatalf("attempts log has %d entries, want 1", len(log))
+	}
+}

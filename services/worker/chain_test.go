@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,40 +121,34 @@ func TestTicketCarriesReleasedPages(t *testing.T) {
 }
 
 // A worker dies in the middle of a chain (its request for page 3 never
-// ends). Another ticket for page 3 leaves it alone; the redelivered ticket
-// message (same token) walks the chain, takes page 3 over and finishes the
-// upload; the dead request's late answer changes nothing.
+// ends). A ticket message of its own for page 3 does not send it while the
+// lease lasts; the redelivered ticket message (its next delivery) walks the
+// chain, takes page 3 over and finishes the upload; the dead request's late
+// answer changes nothing.
 func TestRedeliveredTicketWalksTheChain(t *testing.T) {
 	hung := make(chan struct{})
 	s := &fakeSender{hang: map[int]chan struct{}{3: hung}}
 	d, tr, _, id := chainEnv(t, 6, s)
 	ctx := context.Background()
-	first := Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "41"}
+	tk := &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}
 	died := make(chan error, 1)
-	go func() { died <- d.Handle(ctx, first) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(s.pages()) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("pages sent %v, want 1, 2 and 3", s.pages())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	go func() { died <- d.Handle(ctx, Ticket{Ticket: tk, Token: "41.1"}) }()
+	waitSent(t, s, 3)
 
-	// A ticket of its own for page 3 (say, published by a retry of the
-	// release) finds the page leased and drops itself.
 	s.mu.Lock()
 	delete(s.hang, 3)
 	s.mu.Unlock()
-	other := Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 3, Tenant: "acme"}, Token: "99"}
-	if err := d.Handle(ctx, other); err != nil {
-		t.Fatal(err)
+	other := Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 3, Tenant: "acme"}, Token: "99.1"}
+	var retry *RetryError
+	if err := d.Handle(ctx, other); !errors.As(err, &retry) || retry.After < leaseFor-time.Minute {
+		t.Fatalf("another message's ticket for the leased page 3: %v, want to come back when the lease lapses", err)
 	}
 	if got := s.pages(); len(got) != 3 {
 		t.Fatalf("another ticket sent a page held by the chain: %v", got)
 	}
 
-	// JetStream redelivers the first ticket message: same token, page 1.
-	if err := d.Handle(ctx, first); err != nil {
+	// JetStream delivers the first ticket message again: page 1, delivery 2.
+	if err := d.Handle(ctx, Ticket{Ticket: tk, Token: "41.2"}); err != nil {
 		t.Fatal(err)
 	}
 	u, err := tr.Get(ctx, id, "acme")
@@ -179,29 +174,89 @@ func TestRedeliveredTicketWalksTheChain(t *testing.T) {
 	}
 }
 
+// A worker that only seemed dead (it missed its heartbeats) comes back after
+// the message's next delivery took its chain over: it stops at once instead
+// of sending the rest of the chain alongside, and leaves the message alone.
+func TestEarlierDeliveryIsSuperseded(t *testing.T) {
+	slow, stuck := make(chan struct{}), make(chan struct{})
+	s := &fakeSender{hang: map[int]chan struct{}{3: slow}}
+	d, tr, _, id := chainEnv(t, 6, s)
+	ctx := context.Background()
+	tk := &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}
+	first := make(chan error, 1)
+	go func() { first <- d.Handle(ctx, Ticket{Ticket: tk, Token: "7.1"}) }()
+	waitSent(t, s, 3)
+
+	// The second delivery takes page 3 over, sends it, and is slow on page 4.
+	s.mu.Lock()
+	s.hang = map[int]chan struct{}{4: stuck}
+	s.mu.Unlock()
+	second := make(chan error, 1)
+	go func() { second <- d.Handle(ctx, Ticket{Ticket: tk, Token: "7.2"}) }()
+	waitSent(t, s, 5) // 1, 2, 3, 3, 4
+
+	close(slow) // the first delivery's request for page 3 ends
+	select {
+	case err := <-first:
+		if !errors.Is(err, ErrSuperseded) {
+			t.Fatalf("the earlier delivery: %v, want ErrSuperseded", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(stuck)
+		t.Fatalf("the earlier delivery did not stop: it is sending %v", s.pages())
+	}
+	if got := s.pages(); len(got) != 5 {
+		t.Fatalf("the earlier delivery went on sending: %v", got)
+	}
+	close(stuck)
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if got := s.pages(); len(got) != 7 {
+		t.Fatalf("pages sent %v, want 1, 2, 3, 3, 4, 5, 6", got)
+	}
+	if u, _ := tr.Get(ctx, id, "acme"); u.DeliveredPages != 6 || u.Status != tracker.StatusCompleted {
+		t.Fatalf("upload %+v, want completed", u)
+	}
+}
+
+func waitSent(t *testing.T, s *fakeSender, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.pages()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("pages sent %v, want %d of them", s.pages(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // A worker that is shutting down finishes the page under way but carries
-// no more: the next page gets a ticket for another worker.
+// no more: the message goes back (ErrShutdown) and its next delivery
+// carries on from the page it released.
 func TestDrainingWorkerDoesNotCarryPages(t *testing.T) {
 	s := &fakeSender{}
-	d, tr, q, id := chainEnv(t, 3, s)
+	d, tr, _, id := chainEnv(t, 3, s)
 	ctx := context.Background()
 	stopped := make(chan struct{})
 	close(stopped)
-	tk := Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "5"}
-	if err := d.Handle(withDraining(ctx, stopped), tk); err != nil {
-		t.Fatal(err)
+	tk := &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}
+	if err := d.Handle(withDraining(ctx, stopped), Ticket{Ticket: tk, Token: "5.1"}); !errors.Is(err, ErrShutdown) {
+		t.Fatalf("a draining worker: %v, want ErrShutdown (hand the message back)", err)
 	}
 	if got := s.pages(); len(got) != 1 || got[0] != 1 {
 		t.Fatalf("a draining worker sent pages %v, want only 1", got)
 	}
-	info, err := q.JetStream().Stream(ctx, queue.DeliveriesStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := info.CachedInfo().State.Msgs; n != 1 {
-		t.Fatalf("%d tickets published, want 1 (for page 2)", n)
-	}
 	if u, _ := tr.Get(ctx, id, "acme"); u.DeliveredPages != 1 {
 		t.Fatalf("upload %+v, want 1 page delivered", u)
+	}
+	if err := d.Handle(ctx, Ticket{Ticket: tk, Token: "5.2"}); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := tr.Get(ctx, id, "acme"); u.DeliveredPages != 3 || u.Status != tracker.StatusCompleted {
+		t.Fatalf("after the next delivery: %+v, want completed", u)
+	}
+	if got := s.pages(); len(got) != 3 {
+		t.Fatalf("pages sent %v, want 1, 2, 3", got)
 	}
 }

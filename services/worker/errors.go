@@ -14,6 +14,7 @@ import (
 //	nil          → Ack: delivered, a duplicate, or nothing left to do
 //	*RetryError  → NakWithDelay: the customer's endpoint failed, attempts are left
 //	*DeadError   → copy to the DEAD stream, then Term: out of attempts
+//	ErrSuperseded→ nothing: a later delivery of the message holds it
 //	anything else→ Nak after a short delay: our own infrastructure failed;
 //	               no customer attempt is spent.
 
@@ -34,6 +35,11 @@ type DeadError struct {
 }
 
 func (e *DeadError) Error() string { return "undelivered: " + e.Reason }
+
+// ErrSuperseded: a later delivery of the same ticket message took the work
+// over (this worker had missed its heartbeats); the message is left to it:
+// neither acknowledged nor handed back.
+var ErrSuperseded = errors.New("a later delivery of the ticket took over")
 
 // ErrShutdown: the worker stopped before the delivery ended; the page is
 // handed back without counting an attempt.

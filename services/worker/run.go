@@ -80,9 +80,8 @@ func (b *beats) beat(now time.Time, every time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for m, last := range b.msgs {
-		if now.Sub(last) >= every {
-			_ = m.InProgress()
-			b.msgs[m] = now
+		if now.Sub(last) >= every && m.InProgress() == nil {
+			b.msgs[m] = now // a failed beat is tried again at the next tick
 		}
 	}
 }
@@ -123,8 +122,9 @@ func (p *Pool) Run(ctx context.Context) error {
 
 	slots := make(chan struct{}, p.concurrency)
 	var wg sync.WaitGroup
-	// Heartbeats go on until the last delivery has ended (they run in work).
-	hb, stopHB := context.WithCancel(work)
+	// Heartbeats go on until the last delivery has ended, past the grace
+	// (after it, deliveries are cut short but still record their outcome).
+	hb, stopHB := context.WithCancel(context.WithoutCancel(work))
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); p.beats.run(hb, p.ackWait) }()
 	defer func() { wg.Wait(); stopHB(); <-hbDone }()
@@ -201,7 +201,9 @@ func (p *Pool) process(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.TermWithReason("malformed ticket")
 		return
 	}
-	t := Ticket{Ticket: tk, Token: strconv.FormatUint(meta.Sequence.Stream, 10)}
+	// The token names this delivery of the message: a later delivery of it
+	// may take over the pages this one leased (see tracker.Begin).
+	t := Ticket{Ticket: tk, Token: strconv.FormatUint(meta.Sequence.Stream, 10) + "." + strconv.FormatUint(meta.NumDelivered, 10)}
 
 	// Keep the ticket alive while a slow endpoint is answering.
 	p.beats.add(msg, time.Now())

@@ -47,8 +47,9 @@ type Sender interface {
 // Ticket is one delivery request as the handler sees it.
 type Ticket struct {
 	*hooklinev1.Ticket
-	// Token identifies this ticket message (its stream sequence): a
-	// redelivery of the same message carries the same token.
+	// Token identifies this delivery of the ticket message:
+	// "<stream sequence>.<delivery count>". A later delivery of the same
+	// message may take over the pages an earlier one leased.
 	Token string
 	// hops counts the pages this ticket message has handled so far: the
 	// pages it released are handled under the same message (see follow).
@@ -65,11 +66,18 @@ const maxHops = 16
 // delivery, acknowledgement and removal per page. The page's lease carries
 // t's token, so if this worker dies, the redelivered t walks the same chain
 // (every page of it is done or leased with its token) and takes the page
-// over. At maxHops, or when the worker is shutting down, it publishes the
-// ticket as before.
+// over; the walk has the chain's own budget, so it reaches where the dead
+// worker stopped. At maxHops it publishes the page's ticket as before; when
+// the worker is shutting down it hands the message back (ErrShutdown).
 func (d *Deliverer) follow(ctx context.Context, t Ticket, page, gen int) error {
 	if page <= 0 {
 		return nil
+	}
+	if draining(ctx) {
+		// The message goes back and another worker carries on with page:
+		// publishing its ticket instead would strand a page this message
+		// still holds further along the chain (when it walks one).
+		return ErrShutdown
 	}
 	if !d.carries(ctx, t) {
 		return d.release(ctx, t, page, gen)
@@ -148,8 +156,9 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 		log.Warn("ticket for an unknown upload dropped")
 		return nil
 	case tracker.BeginDone:
-		// A redelivered ticket: the page is finished; make sure what it
-		// released exists, and that a finished upload was announced.
+		// A redelivered ticket, or a walk along pages this message carried:
+		// the page is finished; make sure a finished upload was announced,
+		// and carry on with the page it released.
 		if b.Announce {
 			u, err := d.tr.Get(ctx, id, "")
 			if err == nil && u.Status != tracker.StatusDelivering {
@@ -164,8 +173,12 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 		log.Debug("ticket from before a manual retry dropped")
 		return nil
 	case tracker.BeginBusy:
-		log.Debug("duplicate ticket dropped: another worker holds the page")
-		return nil
+		// Another ticket message holds the page. Normally its worker sends
+		// the page and carries on; should it never come back, this ticket
+		// takes the page over once the lease has lapsed.
+		return &RetryError{After: b.Wait + time.Second, Err: errors.New("another ticket holds the page")}
+	case tracker.BeginSuperseded:
+		return ErrSuperseded
 	case tracker.BeginWait:
 		return &RetryError{After: b.Wait, Err: errors.New("retry interval not yet passed")}
 	}
@@ -293,7 +306,7 @@ func isNotFound(err error) bool { return errors.Is(err, templates.ErrNotFound) }
 // cause so the ticket is handed back.
 func (d *Deliverer) giveBack(ctx context.Context, t Ticket, u *tracker.Upload, attempt int, cause error) error {
 	d.metrics.attempts.WithLabelValues(string(tracker.Released)).Inc()
-	_, err := d.tr.Finish(context.WithoutCancel(ctx), t.GetUploadId(), int(t.GetPage()), tracker.Finish{
+	fin, err := d.tr.Finish(context.WithoutCancel(ctx), t.GetUploadId(), int(t.GetPage()), tracker.Finish{
 		Outcome: tracker.Released, Token: t.Token, Now: d.now(),
 		Attempt: &tracker.Attempt{
 			Page: int(t.GetPage()), Attempt: attempt, Outcome: string(tracker.Released),
@@ -303,18 +316,24 @@ func (d *Deliverer) giveBack(ctx context.Context, t Ticket, u *tracker.Upload, a
 	if err != nil {
 		return errors.Join(cause, fmt.Errorf("tracker release: %w", err))
 	}
+	if fin.Superseded {
+		return ErrSuperseded
+	}
 	return cause
 }
 
 func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o outcome, rec *tracker.Attempt, delay time.Duration, log *zap.Logger) error {
 	id, page := t.GetUploadId(), int(t.GetPage())
-	// The outcome is recorded even when shutdown has begun: the attempt happened.
+	// The outcome is recorded even when shutdown has begun (the attempt
+	// happened), and so is what follows from it; a page carried on after it
+	// runs under ctx, which shutdown cuts off.
+	carry := ctx
 	ctx = context.WithoutCancel(ctx)
 	f := tracker.Finish{Attempt: rec, Token: t.Token, Now: d.now()}
 	switch o {
 	case outcomeDelivered:
 		f.Outcome = tracker.Delivered
-		if d.carries(ctx, t) {
+		if d.carries(carry, t) {
 			f.ChainLease = leaseFor // the page it releases, if free, is ours at once
 		}
 	case outcomeRetrying:
@@ -336,6 +355,20 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 	if fin.Gone {
 		return nil
 	}
+	if fin.Superseded {
+		// A later delivery of this ticket message took the page over: it
+		// goes on from here (it finds this page done and carries on with
+		// what it released). Only the announcement is ours to make.
+		if fin.CompletedNow {
+			done := *u
+			done.Status, done.DeliveredPages, done.FailedPages, done.CompletedAt = fin.Status, fin.Delivered, fin.Failed, f.Now
+			d.metrics.uploads.WithLabelValues(string(fin.Status)).Inc()
+			if err := d.completed(ctx, t, &done, log); err != nil {
+				log.Warn("announce a finished upload", zap.Error(err))
+			}
+		}
+		return ErrSuperseded
+	}
 	if o == outcomeRetrying {
 		log.Info("delivery failed, will retry", zap.Int("attempt", rec.Attempt), zap.Int("status", rec.StatusCode), zap.String("error", rec.Error), zap.Duration("in", delay))
 		return &RetryError{After: delay, Err: errors.New(rec.Error)}
@@ -351,9 +384,9 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 	if o == outcomeDelivered && !fin.CompletedNow {
 		if fin.NextLeased {
 			next := t.next(fin.Released, fin.Gen)
-			return d.deliver(ctx, next, u, fin.NextAttempts, d.log.WithLazy(zap.String("upload", id), zap.Int("page", fin.Released)))
+			return d.deliver(carry, next, u, fin.NextAttempts, d.log.WithLazy(zap.String("upload", id), zap.Int("page", fin.Released)))
 		}
-		return d.follow(ctx, t, fin.Released, fin.Gen)
+		return d.follow(carry, t, fin.Released, fin.Gen)
 	}
 	if err := d.release(ctx, t, fin.Released, fin.Gen); err != nil {
 		return err
@@ -432,6 +465,9 @@ func settle(ctx context.Context, q Queue, msg jetstream.Msg, t Ticket, herr erro
 			log.Warn("copy to dead letters", zap.Error(perr))
 		}
 		err = msg.TermWithReason("undelivered: " + truncate(dead.Reason, 200))
+	case errors.Is(herr, ErrSuperseded):
+		log.Debug("ticket left to its later delivery", zap.String("upload", t.GetUploadId()), zap.Uint32("page", t.GetPage()))
+		return
 	case errors.Is(herr, ErrShutdown):
 		err = msg.Nak()
 	default:
