@@ -69,7 +69,8 @@ return {'go', redis.call('HGET', KEYS[2], 'a:'..page) or '0', u[1], u[2], u[3], 
 // the same token when begin would let it go now (the worker carries it on).
 // superseded is "1" when a later delivery of the caller's ticket message
 // holds the page (the outcome is recorded all the same).
-// Returns {"gone"} | {"done", released, gen} | {"retrying", superseded} | {"released", superseded} |
+// Returns {"gone"} | {"done", released, gen, announce, "delivered"|"failed"} |
+// {"retrying", superseded} | {"released", superseded} |
 // {outcome, released, gen, status, delivered, failed, completedNow, leased, attempts, superseded}.
 var finishScript = redis.NewScript(leaseLua + `
 local page = ARGV[1]
@@ -77,10 +78,13 @@ local now = ARGV[2]
 local outcome = ARGV[3]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 if redis.call('SISMEMBER', KEYS[3], page) == 1 then
-  return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0'}
+  return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0',
+    redis.call('HGET', KEYS[1], 'announce') or '0', 'delivered'}
 end
 if redis.call('HEXISTS', KEYS[4], page) == 1 then
+  local was = 'failed'
   if outcome == 'delivered' then
+    was = 'delivered'
     -- A late 2xx from a second copy of the ticket (its lease had lapsed):
     -- the page was delivered after all, so it leaves the failure log.
     if ARGV[4] ~= '' then
@@ -94,7 +98,8 @@ if redis.call('HEXISTS', KEYS[4], page) == 1 then
     end
     redis.call('HSET', KEYS[1], 'updatedAt', now)
   end
-  return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0'}
+  return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0',
+    redis.call('HGET', KEYS[1], 'announce') or '0', was}
 end
 local lease = redis.call('HGET', KEYS[2], 'l:'..page)
 local superseded = '0'

@@ -437,9 +437,14 @@ type Finish struct {
 
 // Finished is the answer to Finish.
 type Finished struct {
-	// AlreadyDone: the page was already delivered or failed (a redelivered
-	// ticket); Released still tells which page to re-release.
+	// AlreadyDone: the page was already delivered or failed (by another
+	// delivery, or this call ran twice); Released still tells which page it
+	// released, DoneFailed that it is in the failure log, and Announce that
+	// the upload is finished but its completion event is not yet confirmed
+	// published.
 	AlreadyDone bool
+	DoneFailed  bool
+	Announce    bool
 	Gone        bool
 	Released    int // page to release now (0: none)
 	Gen         int
@@ -487,7 +492,8 @@ func (t *Tracker) Finish(ctx context.Context, id string, page int, f Finish) (Fi
 	case "gone":
 		return Finished{Gone: true}, nil
 	case "done":
-		return Finished{AlreadyDone: true, Released: atoi(res[1]), Gen: atoi(res[2])}, nil
+		return Finished{AlreadyDone: true, Released: atoi(res[1]), Gen: atoi(res[2]),
+			Announce: res[3] == "1", DoneFailed: res[4] == "failed"}, nil
 	case "retrying", "released":
 		return Finished{Status: StatusDelivering, Superseded: res[1] == "1"}, nil
 	}

@@ -450,3 +450,31 @@ func TestRetryingFinishRunTwiceCountsOnce(t *testing.T) {
 		t.Fatalf("attempts log has %d entries, want 1", len(log))
 	}
 }
+
+// TestFinishDoneAnswer: a finish for a page another call already finished
+// says how it ended and whether the upload's completion still needs
+// announcing, so the caller can go on as Begin's "done" would.
+func TestFinishDoneAnswer(t *testing.T) {
+	tr := newTracker(t)
+	create(t, tr, "DONE", 2, 2)
+	now := time.Now()
+	begin(t, tr, "DONE", 1, "a", now)
+	begin(t, tr, "DONE", 2, "b", now)
+	finish(t, tr, "DONE", 1, Finish{Outcome: Failed, Token: "a", Now: now, Failure: &Failure{Page: 1, Attempts: 1}})
+	if f := finish(t, tr, "DONE", 1, Finish{Outcome: Retrying, Token: "x", Now: now, NextAt: now}); !f.AlreadyDone || !f.DoneFailed || f.Announce {
+		t.Fatalf("finish of a failed page = %+v, want done as failed, nothing to announce", f)
+	}
+	if f := finish(t, tr, "DONE", 2, Finish{Outcome: Delivered, Token: "b", Now: now}); !f.CompletedNow {
+		t.Fatalf("finish of the last page = %+v", f)
+	}
+	f := finish(t, tr, "DONE", 2, Finish{Outcome: Retrying, Token: "y", Now: now, NextAt: now})
+	if !f.AlreadyDone || f.DoneFailed || !f.Announce {
+		t.Fatalf("finish of a delivered page of a finished upload = %+v, want done as delivered, announce pending", f)
+	}
+	if err := tr.Announced(context.Background(), "DONE"); err != nil {
+		t.Fatal(err)
+	}
+	if f := finish(t, tr, "DONE", 2, Finish{Outcome: Delivered, Token: "y", Now: now}); f.Announce {
+		t.Fatalf("after Announced: %+v, want nothing to announce", f)
+	}
+}

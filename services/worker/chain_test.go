@@ -25,9 +25,10 @@ import (
 // hang blocks until its channel is closed (a worker that died mid-request,
 // as far as the rest of the system can tell).
 type fakeSender struct {
-	mu   sync.Mutex
-	sent []int
-	hang map[int]chan struct{}
+	mu     sync.Mutex
+	sent   []int
+	hang   map[int]chan struct{}
+	status map[int]int // answer per page, once its hang ends (default 200)
 }
 
 func (s *fakeSender) Send(ctx context.Context, req webhook.Request) webhook.Result {
@@ -39,7 +40,13 @@ func (s *fakeSender) Send(ctx context.Context, req webhook.Request) webhook.Resu
 	if h != nil {
 		<-h
 	}
-	return webhook.Result{StatusCode: 200}
+	s.mu.Lock()
+	code := s.status[p]
+	s.mu.Unlock()
+	if code == 0 {
+		code = 200
+	}
+	return webhook.Result{StatusCode: code}
 }
 
 func (s *fakeSender) pages() []int {
@@ -51,6 +58,10 @@ func (s *fakeSender) pages() []int {
 // chainEnv is one upload of pages pages (maxInFlight 1) stored in a real
 // JetStream and tracked in a real Redis, and a Deliverer over them.
 func chainEnv(t *testing.T, pages int, send Sender) (*Deliverer, *tracker.Tracker, *queue.Queue, string) {
+	return chainEnvRetries(t, pages, 0, send)
+}
+
+func chainEnvRetries(t *testing.T, pages, retries int, send Sender) (*Deliverer, *tracker.Tracker, *queue.Queue, string) {
 	t.Helper()
 	ctx := context.Background()
 	q, err := queue.Setup(ctx, natstest.Connect(t, natstest.Start(t)), queue.DefaultConfig())
@@ -75,7 +86,7 @@ func chainEnv(t *testing.T, pages int, send Sender) (*Deliverer, *tracker.Tracke
 		}
 	}
 	if _, err := tr.Create(ctx, &tracker.Upload{ID: id, Tenant: "acme", Template: "T", TotalRecords: pages, TotalPages: pages,
-		Destination: tracker.Destination{URL: "http://127.0.0.1:1/hook", ChunkSize: 1, MaxInFlight: 1, TimeoutMs: 1000}}); err != nil {
+		Destination: tracker.Destination{URL: "http://127.0.0.1:1/hook", ChunkSize: 1, MaxInFlight: 1, TimeoutMs: 1000, RetryCount: retries}}); err != nil {
 		t.Fatal(err)
 	}
 	box, err := secrets.NewBox(make([]byte, 32))
@@ -217,6 +228,61 @@ func TestEarlierDeliveryIsSuperseded(t *testing.T) {
 	}
 	if u, _ := tr.Get(ctx, id, "acme"); u.DeliveredPages != 6 || u.Status != tracker.StatusCompleted {
 		t.Fatalf("upload %+v, want completed", u)
+	}
+}
+
+// An earlier delivery whose attempt at a page fails after a later delivery
+// has sent that page does not settle the shared message (a retry would
+// reschedule it under the later delivery, a second worker would then send
+// the page that delivery carries): it goes on as a ticket finding the page
+// done, and stops at the later delivery's lease.
+func TestEarlierDeliveryFailingLateLeavesTheMessage(t *testing.T) {
+	slow, stuck := make(chan struct{}), make(chan struct{})
+	s := &fakeSender{hang: map[int]chan struct{}{3: slow}}
+	d, tr, _, id := chainEnvRetries(t, 5, 3, s)
+	ctx := context.Background()
+	tk := &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}
+	first := make(chan error, 1)
+	go func() { first <- d.Handle(ctx, Ticket{Ticket: tk, Token: "8.1"}) }()
+	waitSent(t, s, 3)
+	s.mu.Lock()
+	s.hang = map[int]chan struct{}{3: slow, 4: stuck}
+	s.mu.Unlock()
+	second := make(chan error, 1)
+	go func() {
+		s.mu.Lock()
+		delete(s.hang, 3) // the second delivery's request for page 3 answers at once
+		s.mu.Unlock()
+		second <- d.Handle(ctx, Ticket{Ticket: tk, Token: "8.2"})
+	}()
+	waitSent(t, s, 5) // 1, 2, 3, 3, 4: page 3 delivered by the second, page 4 under way
+
+	s.mu.Lock()
+	s.status = map[int]int{3: 500}
+	s.mu.Unlock()
+	close(slow) // the first delivery's request for page 3 now answers 500
+	select {
+	case err := <-first:
+		if !errors.Is(err, ErrSuperseded) {
+			t.Fatalf("the earlier delivery: %v, want ErrSuperseded (leave the message alone)", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(stuck)
+		t.Fatalf("the earlier delivery did not stop: pages sent %v", s.pages())
+	}
+	close(stuck)
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	u, err := tr.Get(ctx, id, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Status != tracker.StatusCompleted || u.DeliveredPages != 5 {
+		t.Fatalf("upload %+v, want completed", u)
+	}
+	if got := s.pages(); len(got) != 6 {
+		t.Fatalf("pages sent %v, want 1, 2, 3, 3, 4, 5", got)
 	}
 }
 

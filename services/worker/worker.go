@@ -160,11 +160,7 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 		// the page is finished; make sure a finished upload was announced,
 		// and carry on with the page it released.
 		if b.Announce {
-			u, err := d.tr.Get(ctx, id, "")
-			if err == nil && u.Status != tracker.StatusDelivering {
-				err = d.completed(ctx, t, u, log)
-			}
-			if err != nil && !errors.Is(err, tracker.ErrNotFound) {
+			if err := d.announcePending(ctx, t, log); err != nil {
 				return err
 			}
 		}
@@ -173,9 +169,15 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 		log.Debug("ticket from before a manual retry dropped")
 		return nil
 	case tracker.BeginBusy:
-		// Another ticket message holds the page. Normally its worker sends
-		// the page and carries on; should it never come back, this ticket
-		// takes the page over once the lease has lapsed.
+		// Another ticket message holds the page. Met while carrying on, that
+		// message owns the rest of the chain (it comes back for it if its
+		// worker dies): stop here. Met on the ticket's own page (a
+		// duplicate ticket), come back once the lease has lapsed: normally the
+		// page is done by then; should its holder never return, this ticket
+		// takes it over.
+		if t.hops > 0 {
+			return nil
+		}
 		return &RetryError{After: b.Wait + time.Second, Err: errors.New("another ticket holds the page")}
 	case tracker.BeginSuperseded:
 		return ErrSuperseded
@@ -319,6 +321,11 @@ func (d *Deliverer) giveBack(ctx context.Context, t Ticket, u *tracker.Upload, a
 	if fin.Superseded {
 		return ErrSuperseded
 	}
+	if fin.AlreadyDone {
+		// Another delivery finished the page meanwhile: carry on from it (a
+		// worker shutting down hands the message back there).
+		return d.follow(ctx, t, fin.Released, fin.Gen)
+	}
 	return cause
 }
 
@@ -369,6 +376,19 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 		}
 		return ErrSuperseded
 	}
+	if fin.AlreadyDone && !(o == outcomeFailed && fin.DoneFailed) {
+		// Another delivery finished the page first (or took it over): go on
+		// as a ticket finding the page done does. Settling the message here
+		// (a retry, a dead letter) would disturb a later delivery carrying
+		// on with it; following leads to that delivery's lease, and
+		// "superseded", if there is one.
+		if fin.Announce {
+			if err := d.announcePending(ctx, t, log); err != nil {
+				return err
+			}
+		}
+		return d.follow(carry, t, fin.Released, fin.Gen)
+	}
 	if o == outcomeRetrying {
 		log.Info("delivery failed, will retry", zap.Int("attempt", rec.Attempt), zap.Int("status", rec.StatusCode), zap.String("error", rec.Error), zap.Duration("in", delay))
 		return &RetryError{After: delay, Err: errors.New(rec.Error)}
@@ -401,6 +421,19 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 	}
 	if o == outcomeFailed {
 		return &DeadError{Reason: rec.Error, Ticket: t.Ticket}
+	}
+	return nil
+}
+
+// announcePending publishes the completion event of a finished upload whose
+// event is not confirmed published (a worker died, or its publish failed).
+func (d *Deliverer) announcePending(ctx context.Context, t Ticket, log *zap.Logger) error {
+	u, err := d.tr.Get(ctx, t.GetUploadId(), "")
+	if err == nil && u.Status != tracker.StatusDelivering {
+		err = d.completed(ctx, t, u, log)
+	}
+	if err != nil && !errors.Is(err, tracker.ErrNotFound) {
+		return err
 	}
 	return nil
 }
