@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"strconv"
@@ -93,8 +92,8 @@ func jsonImportBody(n int, recordsFirst bool) []byte {
 // BenchmarkJSONImport measures importJSON's reading of a body of 5,000
 // records, from an io.Reader to each compact record, without staging: the
 // records stream (template first) or wait in memory (records first). One op
-// is one body. "decode+compact" is how the body was read before it streamed
-// (decodeImport without its copies of the records).
+// is one body. scripts/bench's BenchmarkJSONImport compares the records'
+// part with how the body was read before it streamed.
 func BenchmarkJSONImport(b *testing.B) {
 	for _, tc := range []struct {
 		name         string
@@ -127,29 +126,4 @@ func BenchmarkJSONImport(b *testing.B) {
 			}
 		})
 	}
-	body := jsonImportBody(5000, false)
-	b.Run("decode+compact", func(b *testing.B) {
-		b.SetBytes(int64(len(body)))
-		b.ReportAllocs()
-		for b.Loop() {
-			var in struct {
-				Template        string            `json:"template"`
-				AuthHeaderValue *string           `json:"authHeaderValue"`
-				Extra           json.RawMessage   `json:"extra"`
-				Records         []json.RawMessage `json:"records"`
-			}
-			dec := json.NewDecoder(bytes.NewReader(body))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&in); err != nil {
-				b.Fatal(err)
-			}
-			var buf []byte
-			for _, rec := range in.Records {
-				var err error
-				if buf, err = records.CompactValidObject(buf[:0], rec, records.Limits{}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-	})
 }
