@@ -56,47 +56,6 @@ type Ticket struct {
 	hops int
 }
 
-// maxHops bounds how many pages one ticket message handles: past it, the
-// next page gets a ticket of its own, so a long upload leaves the worker's
-// slot now and then and other uploads get their turn.
-const maxHops = 16
-
-// follow handles page under the same ticket message as t, instead of
-// publishing a ticket for it: that saves a ticket's publish, store,
-// delivery, acknowledgement and removal per page. The page's lease carries
-// t's token, so if this worker dies, the redelivered t walks the same chain
-// (every page of it is done or leased with its token) and takes the page
-// over; the walk has the chain's own budget, so it reaches where the dead
-// worker stopped. At maxHops it publishes the page's ticket as before; when
-// the worker is shutting down it hands the message back (ErrShutdown).
-func (d *Deliverer) follow(ctx context.Context, t Ticket, page, gen int) error {
-	if page <= 0 {
-		return nil
-	}
-	if draining(ctx) {
-		// The message goes back and another worker carries on with page:
-		// publishing its ticket instead would strand a page this message
-		// still holds further along the chain (when it walks one).
-		return ErrShutdown
-	}
-	if !d.carries(ctx, t) {
-		return d.release(ctx, t, page, gen)
-	}
-	return d.Handle(ctx, t.next(page, gen))
-}
-
-// carries says whether the message of t carries on with the page t's page
-// releases.
-func (d *Deliverer) carries(ctx context.Context, t Ticket) bool {
-	return t.hops+1 < maxHops && !draining(ctx)
-}
-
-// next is the ticket of a page t released, under t's message.
-func (t Ticket) next(page, gen int) Ticket {
-	nt := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant(), Gen: uint32(gen)} // #nosec G115 -- page numbers and generations from the tracker are far below 2^32
-	return Ticket{Ticket: nt, Token: t.Token, hops: t.hops + 1}
-}
-
 // Deliverer handles tickets. It is safe for concurrent use.
 type Deliverer struct {
 	q       Queue
@@ -423,6 +382,47 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 		return &DeadError{Reason: rec.Error, Ticket: t.Ticket}
 	}
 	return nil
+}
+
+// maxHops bounds how many pages one ticket message handles: past it, the
+// next page gets a ticket of its own, so a long upload leaves the worker's
+// slot now and then and other uploads get their turn.
+const maxHops = 16
+
+// follow handles page under the same ticket message as t, instead of
+// publishing a ticket for it: that saves a ticket's publish, store,
+// delivery, acknowledgement and removal per page. The page's lease carries
+// t's token, so if this worker dies, the redelivered t walks the same chain
+// (every page of it is done or leased with its token) and takes the page
+// over; the walk has the chain's own budget, so it reaches where the dead
+// worker stopped. At maxHops it publishes the page's ticket as before; when
+// the worker is shutting down it hands the message back (ErrShutdown).
+func (d *Deliverer) follow(ctx context.Context, t Ticket, page, gen int) error {
+	if page <= 0 {
+		return nil
+	}
+	if draining(ctx) {
+		// The message goes back and another worker carries on with page:
+		// publishing its ticket instead would strand a page this message
+		// still holds further along the chain (when it walks one).
+		return ErrShutdown
+	}
+	if !d.carries(ctx, t) {
+		return d.release(ctx, t, page, gen)
+	}
+	return d.Handle(ctx, t.next(page, gen))
+}
+
+// carries says whether the message of t carries on with the page t's page
+// releases.
+func (d *Deliverer) carries(ctx context.Context, t Ticket) bool {
+	return t.hops+1 < maxHops && !draining(ctx)
+}
+
+// next is the ticket of a page t released, under t's message.
+func (t Ticket) next(page, gen int) Ticket {
+	nt := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant(), Gen: uint32(gen)} // #nosec G115 -- page numbers and generations from the tracker are far below 2^32
+	return Ticket{Ticket: nt, Token: t.Token, hops: t.hops + 1}
 }
 
 // announcePending publishes the completion event of a finished upload whose
