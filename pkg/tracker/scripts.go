@@ -21,6 +21,20 @@ import "github.com/redis/go-redis/v9"
 // superseded and stops. Returns 'ours', 'older' (an earlier delivery of our
 // message), 'newer' (a later delivery of it) or 'other' (another message).
 const leaseLua = `
+-- later(p, mine): a later delivery of the caller's message has been seen
+-- for this upload (the highest delivery count per message is kept in the p
+-- hash as m:<message>); records the caller's count when it is the highest.
+-- Once a later delivery has begun, an earlier one is superseded everywhere,
+-- not only on pages whose lease shows it: only the newest delivery of a
+-- message acts on the chain the message carries.
+local function later(p, mine)
+  local mm, md = string.match(mine, '^(.*)%.(%d+)$')
+  if not mm then return false end
+  local seen = tonumber(redis.call('HGET', p, 'm:'..mm) or '0')
+  if tonumber(md) < seen then return true end
+  if tonumber(md) > seen then redis.call('HSET', p, 'm:'..mm, md) end
+  return false
+end
 local function holder(tok, mine)
   if tok == mine then return 'ours' end
   local tm, td = string.match(tok, '^(.*)%.(%d+)$')
@@ -41,6 +55,7 @@ var beginScript = redis.NewScript(leaseLua + `
 local page = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 if tonumber(ARGV[5]) < tonumber(redis.call('HGET', KEYS[1], 'gen') or '0') then return {'stale'} end
+if later(KEYS[2], ARGV[4]) then return {'superseded'} end
 if redis.call('SISMEMBER', KEYS[3], page) == 1 or redis.call('HEXISTS', KEYS[4], page) == 1 then
   return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0', redis.call('HGET', KEYS[1], 'announce') or '0'}
 end
@@ -63,13 +78,14 @@ return {'go', redis.call('HGET', KEYS[2], 'a:'..page) or '0', u[1], u[2], u[3], 
 // ARGV: page, now ms, outcome (delivered|retrying|failed|released), attempt
 // record JSON ("" for none), next attempt ms (retrying), failure JSON (failed),
 // log cap, retention ms, token, chain lease ms (0: none), the attempt's
-// number (0: unknown; a retrying attempt already counted is not counted again).
+// number (0: unknown; a retrying attempt already counted is not counted again),
+// the ticket's retry generation (an older one changes nothing: "stale").
 // "released" gives the page back without counting an attempt (our own fault).
 // With a chain lease, a delivered page's released page is leased at once for
 // the same token when begin would let it go now (the worker carries it on).
 // superseded is "1" when a later delivery of the caller's ticket message
-// holds the page (the outcome is recorded all the same).
-// Returns {"gone"} | {"done", released, gen, announce, "delivered"|"failed"} |
+// has begun (the outcome is recorded all the same).
+// Returns {"gone"} | {"stale"} | {"done", released, gen, announce, "delivered"|"failed", superseded} |
 // {"retrying", superseded} | {"released", superseded} |
 // {outcome, released, gen, status, delivered, failed, completedNow, leased, attempts, superseded}.
 var finishScript = redis.NewScript(leaseLua + `
@@ -77,9 +93,15 @@ local page = ARGV[1]
 local now = ARGV[2]
 local outcome = ARGV[3]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+if tonumber(ARGV[12] or '0') < tonumber(redis.call('HGET', KEYS[1], 'gen') or '0') then
+  -- An attempt from before a manual retry: the retry owns the page now.
+  return {'stale'}
+end
+local superseded = '0'
+if later(KEYS[2], ARGV[9]) then superseded = '1' end
 if redis.call('SISMEMBER', KEYS[3], page) == 1 then
   return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0',
-    redis.call('HGET', KEYS[1], 'announce') or '0', 'delivered'}
+    redis.call('HGET', KEYS[1], 'announce') or '0', 'delivered', superseded}
 end
 if redis.call('HEXISTS', KEYS[4], page) == 1 then
   local was = 'failed'
@@ -94,15 +116,16 @@ if redis.call('HEXISTS', KEYS[4], page) == 1 then
     redis.call('HDEL', KEYS[4], page)
     redis.call('SADD', KEYS[3], page)
     if redis.call('HGET', KEYS[1], 'status') == 'failed' and redis.call('HLEN', KEYS[4]) == 0 then
-      redis.call('HSET', KEYS[1], 'status', 'completed')
+      -- Announced as failed, now completed: announce again (a new
+      -- completedAt gives the event a new id) and let its pages be purged.
+      redis.call('HSET', KEYS[1], 'status', 'completed', 'completedAt', now, 'announce', '1')
     end
     redis.call('HSET', KEYS[1], 'updatedAt', now)
   end
   return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0',
-    redis.call('HGET', KEYS[1], 'announce') or '0', was}
+    redis.call('HGET', KEYS[1], 'announce') or '0', was, superseded}
 end
 local lease = redis.call('HGET', KEYS[2], 'l:'..page)
-local superseded = '0'
 if lease then
   local h = holder(string.match(lease, '^(.*)|%d+$') or '', ARGV[9])
   if h == 'ours' then

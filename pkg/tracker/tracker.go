@@ -427,6 +427,7 @@ type Finish struct {
 	NextAt  time.Time // Retrying: when the next attempt may start
 	Failure *Failure  // Failed: the failure log entry
 	Token   string    // the token given to Begin
+	Gen     int       // the ticket's retry generation
 	Now     time.Time
 	// ChainLease: when the page is delivered, lease the page it releases
 	// for Token for this long if nobody holds it, it is not done and no
@@ -445,21 +446,24 @@ type Finished struct {
 	AlreadyDone bool
 	DoneFailed  bool
 	Announce    bool
-	Gone        bool
-	Released    int // page to release now (0: none)
-	Gen         int
-	Status      Status
-	Delivered   int
-	Failed      int
+	// Stale: the attempt is from before a manual retry of the upload
+	// (Finish.Gen is older); nothing was recorded.
+	Stale     bool
+	Gone      bool
+	Released  int // page to release now (0: none)
+	Gen       int
+	Status    Status
+	Delivered int
+	Failed    int
 	// CompletedNow is true for the one call that moved the upload to its final status.
 	CompletedNow bool
 	// NextLeased (with Finish.ChainLease): the released page is leased for
 	// the token, as by a Begin answering BeginGo with NextAttempts attempts.
 	NextLeased   bool
 	NextAttempts int
-	// Superseded: a later delivery of the caller's ticket message holds the
-	// page (it took the lease over); the outcome is recorded all the same,
-	// and the caller should leave the message to that delivery.
+	// Superseded: a later delivery of the caller's ticket message has begun
+	// (it may have taken the page over); the outcome is recorded all the
+	// same, and the caller should leave the message to that delivery.
 	Superseded bool
 }
 
@@ -484,16 +488,18 @@ func (t *Tracker) Finish(ctx context.Context, id string, page int, f Finish) (Fi
 		f.Now = time.Now()
 	}
 	res, err := t.runHot(ctx, finishScript, t.keys(id), page, f.Now.UnixMilli(), string(f.Outcome),
-		attempt, f.NextAt.UnixMilli(), failure, t.logCap, t.retention.Milliseconds(), f.Token, f.ChainLease.Milliseconds(), number)
+		attempt, f.NextAt.UnixMilli(), failure, t.logCap, t.retention.Milliseconds(), f.Token, f.ChainLease.Milliseconds(), number, f.Gen)
 	if err != nil {
 		return Finished{}, err
 	}
 	switch res[0] {
 	case "gone":
 		return Finished{Gone: true}, nil
+	case "stale":
+		return Finished{Stale: true}, nil
 	case "done":
 		return Finished{AlreadyDone: true, Released: atoi(res[1]), Gen: atoi(res[2]),
-			Announce: res[3] == "1", DoneFailed: res[4] == "failed"}, nil
+			Announce: res[3] == "1", DoneFailed: res[4] == "failed", Superseded: res[5] == "1"}, nil
 	case "retrying", "released":
 		return Finished{Status: StatusDelivering, Superseded: res[1] == "1"}, nil
 	}

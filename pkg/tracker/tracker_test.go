@@ -205,12 +205,15 @@ func TestFailureLogAndRetry(t *testing.T) {
 	if b.State != BeginGo || b.Attempts != 0 {
 		t.Fatalf("retried page begin = %+v, want go with attempts reset", b)
 	}
-	fin := finish(t, tr, "U5", 1, Finish{Outcome: Delivered, Token: "t2"})
+	if f := finish(t, tr, "U5", 3, Finish{Outcome: Delivered, Token: "old", Gen: 0}); !f.Stale {
+		t.Fatalf("a finish from before the retry = %+v, want stale", f)
+	}
+	fin := finish(t, tr, "U5", 1, Finish{Outcome: Delivered, Token: "t2", Gen: 1})
 	if fin.Released != 3 || fin.Gen != 1 {
 		t.Fatalf("finishing retried page 1 released %d (gen %d), want 3 (gen 1)", fin.Released, fin.Gen)
 	}
 	beginGen(t, tr, "U5", 3, 1, "t3", now)
-	fin = finish(t, tr, "U5", 3, Finish{Outcome: Delivered, Token: "t3"})
+	fin = finish(t, tr, "U5", 3, Finish{Outcome: Delivered, Token: "t3", Gen: 1})
 	if !fin.CompletedNow || fin.Status != StatusCompleted || fin.Released != 0 {
 		t.Fatalf("last retried page = %+v", fin)
 	}
@@ -476,5 +479,31 @@ func TestFinishDoneAnswer(t *testing.T) {
 	}
 	if f := finish(t, tr, "DONE", 2, Finish{Outcome: Delivered, Token: "y", Now: now}); f.Announce {
 		t.Fatalf("after Announced: %+v, want nothing to announce", f)
+	}
+}
+
+// TestLateSuccessAnnouncesTheNewStatus: a failed upload whose failed page
+// then arrives after all (a late 2xx) becomes completed, and its completion
+// is announced again, with a new completion time.
+func TestLateSuccessAnnouncesTheNewStatus(t *testing.T) {
+	tr := newTracker(t)
+	ctx := context.Background()
+	create(t, tr, "LATE", 1, 1)
+	now := time.Now()
+	begin(t, tr, "LATE", 1, "5.1", now)
+	begin(t, tr, "LATE", 1, "5.2", now)
+	if f := finish(t, tr, "LATE", 1, Finish{Outcome: Failed, Token: "5.2", Now: now, Failure: &Failure{Page: 1}}); f.Status != StatusFailed {
+		t.Fatalf("failed finish = %+v", f)
+	}
+	if err := tr.Announced(ctx, "LATE"); err != nil {
+		t.Fatal(err)
+	}
+	f := finish(t, tr, "LATE", 1, Finish{Outcome: Delivered, Token: "5.1", Now: now.Add(time.Second)})
+	u, err := tr.Get(ctx, "LATE", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Status != StatusCompleted || !f.Announce || !u.CompletedAt.After(now) {
+		t.Fatalf("after the late 2xx: %+v (answer %+v), want completed, announce pending, a new completion time", u, f)
 	}
 }

@@ -174,8 +174,8 @@ func TestRedeliveredTicketWalksTheChain(t *testing.T) {
 		t.Fatalf("pages sent %v, want %v", got, want)
 	}
 	close(hung)
-	if err := <-died; err != nil {
-		t.Fatalf("the late answer of the dead request: %v", err)
+	if err := <-died; !errors.Is(err, ErrSuperseded) {
+		t.Fatalf("the late answer of the dead request: %v, want ErrSuperseded (its message has a later delivery)", err)
 	}
 	if got := s.pages(); len(got) != len(want) {
 		t.Fatalf("the late answer sent more pages: %v", got)

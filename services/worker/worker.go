@@ -268,7 +268,7 @@ func isNotFound(err error) bool { return errors.Is(err, templates.ErrNotFound) }
 func (d *Deliverer) giveBack(ctx context.Context, t Ticket, u *tracker.Upload, attempt int, cause error) error {
 	d.metrics.attempts.WithLabelValues(string(tracker.Released)).Inc()
 	fin, err := d.tr.Finish(context.WithoutCancel(ctx), t.GetUploadId(), int(t.GetPage()), tracker.Finish{
-		Outcome: tracker.Released, Token: t.Token, Now: d.now(),
+		Outcome: tracker.Released, Token: t.Token, Gen: int(t.GetGen()), Now: d.now(),
 		Attempt: &tracker.Attempt{
 			Page: int(t.GetPage()), Attempt: attempt, Outcome: string(tracker.Released),
 			Error: "not sent or not counted: " + cause.Error(), At: d.now().UTC(),
@@ -276,6 +276,14 @@ func (d *Deliverer) giveBack(ctx context.Context, t Ticket, u *tracker.Upload, a
 	})
 	if err != nil {
 		return errors.Join(cause, fmt.Errorf("tracker release: %w", err))
+	}
+	if fin.Stale {
+		return nil // a manual retry owns the page now
+	}
+	if fin.Announce {
+		if err := d.announcePending(context.WithoutCancel(ctx), t, d.log); err != nil {
+			return errors.Join(cause, err)
+		}
 	}
 	if fin.Superseded {
 		return ErrSuperseded
@@ -295,7 +303,7 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 	// runs under ctx, which shutdown cuts off.
 	carry := ctx
 	ctx = context.WithoutCancel(ctx)
-	f := tracker.Finish{Attempt: rec, Token: t.Token, Now: d.now()}
+	f := tracker.Finish{Attempt: rec, Token: t.Token, Gen: int(t.GetGen()), Now: d.now()}
 	switch o {
 	case outcomeDelivered:
 		f.Outcome = tracker.Delivered
@@ -318,20 +326,26 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 		return &RetryError{After: max(time.Second, u.Destination.RetryInterval()), Err: fmt.Errorf("tracker finish: %w", err)}
 	}
 	d.metrics.attempts.WithLabelValues(string(f.Outcome)).Inc()
-	if fin.Gone {
-		return nil
+	if fin.Gone || fin.Stale {
+		return nil // the upload is gone, or a manual retry owns the page now
 	}
 	if fin.Superseded {
-		// A later delivery of this ticket message took the page over: it
-		// goes on from here (it finds this page done and carries on with
-		// what it released). Only the announcement is ours to make.
+		// A later delivery of this ticket message has begun: it goes on
+		// from here (it finds this page done and carries on with what it
+		// released). Only the announcement is ours to make.
+		var err error
 		if fin.CompletedNow {
 			done := *u
 			done.Status, done.DeliveredPages, done.FailedPages, done.CompletedAt = fin.Status, fin.Delivered, fin.Failed, f.Now
 			d.metrics.uploads.WithLabelValues(string(fin.Status)).Inc()
-			if err := d.completed(ctx, t, &done, log); err != nil {
-				log.Warn("announce a finished upload", zap.Error(err))
-			}
+			err = d.completed(ctx, t, &done, log)
+		} else if fin.Announce {
+			err = d.announcePending(ctx, t, log)
+		}
+		if err != nil {
+			// Still pending in Redis: the later delivery's finish or
+			// begin of a done page announces it.
+			log.Warn("announce a finished upload", zap.Error(err))
 		}
 		return ErrSuperseded
 	}
@@ -362,7 +376,7 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 	}
 	if o == outcomeDelivered && !fin.CompletedNow {
 		if fin.NextLeased {
-			next := t.next(fin.Released, fin.Gen)
+			next := t.next(fin.Released)
 			return d.deliver(carry, next, u, fin.NextAttempts, d.log.WithLazy(zap.String("upload", id), zap.Int("page", fin.Released)))
 		}
 		return d.follow(carry, t, fin.Released, fin.Gen)
@@ -375,6 +389,14 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 		done.Status, done.DeliveredPages, done.FailedPages, done.CompletedAt = fin.Status, fin.Delivered, fin.Failed, f.Now
 		d.metrics.uploads.WithLabelValues(string(fin.Status)).Inc()
 		if err := d.completed(ctx, t, &done, log); err != nil {
+			return err
+		}
+	}
+	if fin.AlreadyDone && fin.Announce {
+		// This call ran twice and the first finished the upload, or the
+		// event of an earlier finish is still pending: announce it before
+		// the message is terminated.
+		if err := d.announcePending(ctx, t, log); err != nil {
 			return err
 		}
 	}
@@ -410,7 +432,7 @@ func (d *Deliverer) follow(ctx context.Context, t Ticket, page, gen int) error {
 	if !d.carries(ctx, t) {
 		return d.release(ctx, t, page, gen)
 	}
-	return d.Handle(ctx, t.next(page, gen))
+	return d.Handle(ctx, t.next(page))
 }
 
 // carries says whether the message of t carries on with the page t's page
@@ -420,8 +442,10 @@ func (d *Deliverer) carries(ctx context.Context, t Ticket) bool {
 }
 
 // next is the ticket of a page t released, under t's message.
-func (t Ticket) next(page, gen int) Ticket {
-	nt := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant(), Gen: uint32(gen)} // #nosec G115 -- page numbers and generations from the tracker are far below 2^32
+func (t Ticket) next(page int) Ticket {
+	// The carried page keeps the message's own retry generation: should a
+	// retry have begun meanwhile, begin answers "stale" and the chain stops.
+	nt := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant(), Gen: t.GetGen()} // #nosec G115 -- page numbers from the tracker are far below 2^32
 	return Ticket{Ticket: nt, Token: t.Token, hops: t.hops + 1}
 }
 

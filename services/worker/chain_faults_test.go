@@ -1,0 +1,204 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hookline/hookline/pkg/tracker"
+	"github.com/hookline/hookline/pkg/webhook"
+	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
+)
+
+// step is what one request for a page does.
+type step struct {
+	wait chan struct{} // block until closed (nil: answer at once)
+	code int           // status (0: 200)
+}
+
+// scripted answers each page's n-th request as its plan says.
+type scripted struct {
+	mu    sync.Mutex
+	calls map[int]int
+	plan  map[int][]step
+	sent  []int
+}
+
+func (s *scripted) Send(ctx context.Context, req webhook.Request) webhook.Result {
+	p, _ := strconv.Atoi(req.ID[strings.LastIndexByte(req.ID, '.')+1:])
+	s.mu.Lock()
+	i := s.calls[p]
+	s.calls[p] = i + 1
+	s.sent = append(s.sent, p)
+	var st step
+	if i < len(s.plan[p]) {
+		st = s.plan[p][i]
+	}
+	s.mu.Unlock()
+	if st.wait != nil {
+		<-st.wait
+	}
+	if st.code == 0 {
+		st.code = 200
+	}
+	return webhook.Result{StatusCode: st.code}
+}
+
+func (s *scripted) pages() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.sent...)
+}
+
+func (s *scripted) waitSent(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.pages()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("pages sent %v, want %d of them", s.pages(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func newScripted(plan map[int][]step) *scripted {
+	return &scripted{calls: map[int]int{}, plan: plan}
+}
+
+// The later delivery of a message fails a page for good and terminates the
+// message; the earlier delivery's request for that page then answers 2xx.
+// The earlier delivery must not carry on under the terminated message (its
+// chain would be lost with it): it records the late success and stops, and
+// the ticket the later delivery published for the next page finishes the
+// upload.
+func TestLateSuccessOfAnEarlierDeliveryDoesNotCarryOn(t *testing.T) {
+	late := make(chan struct{})
+	s := newScripted(map[int][]step{3: {{wait: late}, {code: 500}}})
+	d, tr, _, id := chainEnvRetries(t, 6, 0, s)
+	ctx := context.Background()
+	tk := &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}
+	first := make(chan error, 1)
+	go func() { first <- d.Handle(ctx, Ticket{Ticket: tk, Token: "8.1"}) }()
+	s.waitSent(t, 3)
+	var dead *DeadError
+	if err := d.Handle(ctx, Ticket{Ticket: tk, Token: "8.2"}); !errors.As(err, &dead) {
+		t.Fatalf("the later delivery: %v, want DeadError (page 3 failed, message terminated)", err)
+	}
+	close(late)
+	if err := <-first; !errors.Is(err, ErrSuperseded) {
+		t.Fatalf("the earlier delivery: %v, want ErrSuperseded", err)
+	}
+	if got := s.pages(); len(got) != 4 {
+		t.Fatalf("the earlier delivery carried on: pages sent %v", got)
+	}
+	// The ticket of page 4, published when page 3 failed.
+	if err := d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 4, Tenant: "acme"}, Token: "20.1"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := tr.Get(ctx, id, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Status != tracker.StatusCompleted || u.DeliveredPages != 6 {
+		t.Fatalf("upload %+v, want completed with 6 pages (page 3 arrived late)", u)
+	}
+}
+
+// A delivery from before a manual retry finishes after it: its outcome is
+// not recorded (the retry owns the page), it carries nothing on, and the
+// retry's tickets finish the upload.
+func TestAttemptFromBeforeARetryChangesNothing(t *testing.T) {
+	late := make(chan struct{})
+	s := newScripted(map[int][]step{1: {{wait: late}, {code: 500}}, 2: {{code: 500}}})
+	d, tr, _, id := chainEnvRetries(t, 2, 0, s)
+	ctx := context.Background()
+	tk := &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}
+	first := make(chan error, 1)
+	go func() { first <- d.Handle(ctx, Ticket{Ticket: tk, Token: "8.1"}) }()
+	s.waitSent(t, 1)
+	var dead *DeadError
+	if err := d.Handle(ctx, Ticket{Ticket: tk, Token: "8.2"}); !errors.As(err, &dead) {
+		t.Fatalf("the later delivery of page 1: %v, want DeadError", err)
+	}
+	if err := d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 2, Tenant: "acme"}, Token: "9.1"}); !errors.As(err, &dead) {
+		t.Fatalf("page 2: %v, want DeadError", err)
+	}
+	r, err := tr.Retry(ctx, id, "acme", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(late) // the first delivery's request for page 1 answers 200, after the retry
+	if err := <-first; err != nil {
+		t.Fatalf("the attempt from before the retry: %v, want nil (drop the old message)", err)
+	}
+	if got := s.pages(); len(got) != 3 {
+		t.Fatalf("the old delivery carried on: pages sent %v", got)
+	}
+	if u, _ := tr.Get(ctx, id, "acme"); u.DeliveredPages != 0 || u.Status != tracker.StatusDelivering {
+		t.Fatalf("the old attempt was recorded: %+v", u)
+	}
+	if err := d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme", Gen: uint32(r.Gen)}, Token: "30.1"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := tr.Get(ctx, id, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Status != tracker.StatusCompleted || u.DeliveredPages != 2 {
+		t.Fatalf("after the retry: %+v, want completed", u)
+	}
+}
+
+// A failed finish whose first run's answer was lost (the client sent it
+// again): the second answer says the page is done and the upload's event
+// is pending; the worker announces it before terminating the message.
+func TestFailedFinishRunTwiceStillAnnounces(t *testing.T) {
+	d, tr, _, id := chainEnvRetries(t, 1, 0, newScripted(nil))
+	ctx := context.Background()
+	now := time.Now()
+	b, err := tr.Begin(ctx, id, 1, 0, "5.1", leaseFor, now)
+	if err != nil || b.State != tracker.BeginGo {
+		t.Fatal(b, err)
+	}
+	rec := &tracker.Attempt{Page: 1, Attempt: 1, Outcome: string(tracker.Failed), StatusCode: 500}
+	if _, err := tr.Finish(ctx, id, 1, tracker.Finish{Outcome: tracker.Failed, Token: "5.1", Now: now, Attempt: rec,
+		Failure: &tracker.Failure{Page: 1, Attempts: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	t1 := Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "5.1"}
+	var dead *DeadError
+	if err := d.finish(ctx, t1, b.Upload, outcomeFailed, rec, 0, zap.NewNop()); !errors.As(err, &dead) {
+		t.Fatalf("second run: %v, want DeadError", err)
+	}
+	if f, _ := tr.Finish(ctx, id, 1, tracker.Finish{Outcome: tracker.Released, Token: "x.1", Now: now}); f.Announce {
+		t.Fatal("the message was terminated with the completion event still pending")
+	}
+}
+
+// A delivery that gives its page back (shutdown) and finds it finished by a
+// later delivery whose event publish failed announces the upload.
+func TestGiveBackAnnouncesAPendingCompletion(t *testing.T) {
+	d, tr, _, id := chainEnvRetries(t, 1, 0, newScripted(nil))
+	ctx := context.Background()
+	now := time.Now()
+	b, _ := tr.Begin(ctx, id, 1, 0, "5.1", leaseFor, now)
+	if b2, _ := tr.Begin(ctx, id, 1, 0, "5.2", leaseFor, now); b2.State != tracker.BeginGo {
+		t.Fatalf("later delivery: %v", b2.State)
+	}
+	if fin, err := tr.Finish(ctx, id, 1, tracker.Finish{Outcome: tracker.Delivered, Token: "5.2", Now: now}); err != nil || !fin.CompletedNow {
+		t.Fatal(fin, err)
+	}
+	t1 := Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "5.1"}
+	if err := d.giveBack(ctx, t1, b.Upload, 1, ErrShutdown); !errors.Is(err, ErrSuperseded) {
+		t.Fatalf("giveBack: %v, want ErrSuperseded", err)
+	}
+	if f, _ := tr.Finish(ctx, id, 1, tracker.Finish{Outcome: tracker.Released, Token: "x.1", Now: now}); f.Announce {
+		t.Fatal("the completion event is still pending")
+	}
+}
