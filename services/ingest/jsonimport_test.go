@@ -395,6 +395,7 @@ func FuzzJSONImportBody(f *testing.F) {
 		`{"authHeaderValue":null,"extra":"s","Template":"OK","RECORDS":[{}]}`,
 		`{"template":"OK","records":[{"a":1},5]}`, `{"template":"OK","records":[]}`, `{"template":"OK"}`,
 		`{"template":"OK","template":"OK","records":[{}]}`, `{"template":"OK","records":[{}]} x`, `null`, `[]`, `{not json`,
+		`{"templAte":"","templAte":"OK","reCords":[]}`, `{"templAte":"0","templAte":"OK","reCords":[]}`,
 		" {\"template\" : \"OK\" ,\n\"records\" : [ {\"a\" : 1} ] } ", "\xef\xbb\xbf{}", `{"template":"OK","records":[{"a":"\u00e9\ud800"}]}`,
 	} {
 		f.Add([]byte(s))
@@ -409,8 +410,12 @@ func FuzzJSONImportBody(f *testing.F) {
 		case err == nil && !sameParsed(got, old):
 			t.Fatalf("%q:\n got %+v\nwant %+v", body, got, old)
 		case err != nil && oldErr == nil:
+			// A body with a key given twice is refused, by whichever of its
+			// faults comes first ({"template":"","template":"OK"} for the
+			// empty template, {"template":"X","template":"OK"} for the
+			// unknown template X).
 			a := answer(err)
-			if !strings.Contains(a, "duplicate field") && !strings.Contains(a, "after top-level value") {
+			if !strings.HasPrefix(a, "4") || !hasDuplicateKey(body) && !strings.Contains(a, "after top-level value") {
 				t.Fatalf("%q: refused (%s), but decoding accepted it", body, a)
 			}
 		case err != nil:
@@ -421,4 +426,33 @@ func FuzzJSONImportBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// hasDuplicateKey reports whether the top-level object of body (valid JSON,
+// as encoding/json accepted it) has a key twice, compared as encoding/json
+// matches field names: without regard to case.
+func hasDuplicateKey(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	var seen []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		k := tok.(string)
+		for _, prev := range seen {
+			if strings.EqualFold(k, prev) {
+				return true
+			}
+		}
+		seen = append(seen, k)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return false
+		}
+	}
+	return false
 }
