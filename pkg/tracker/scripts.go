@@ -49,15 +49,17 @@ end
 
 // beginScript decides whether a worker may send a page now.
 // ARGV: page, now ms, lease ms, token, the ticket's retry generation.
-// Returns {"gone"} | {"stale"} | {"done", released, gen, announce} | {"busy", ms} | {"wait", ms} |
+// Returns {"gone"} | {"stale"} | {"done", released, gen, announce, "delivered"|"failed"} | {"busy", ms} | {"wait", ms} |
 // {"superseded"} | {"go", attempts, template, totalRecords, totalPages, extra, dest, tenant, gen}.
 var beginScript = redis.NewScript(leaseLua + `
 local page = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 if tonumber(ARGV[5]) < tonumber(redis.call('HGET', KEYS[1], 'gen') or '0') then return {'stale'} end
 if later(KEYS[2], ARGV[4]) then return {'superseded'} end
-if redis.call('SISMEMBER', KEYS[3], page) == 1 or redis.call('HEXISTS', KEYS[4], page) == 1 then
-  return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0', redis.call('HGET', KEYS[1], 'announce') or '0'}
+local was = 'failed'
+if redis.call('SISMEMBER', KEYS[3], page) == 1 then was = 'delivered' end
+if was == 'delivered' or redis.call('HEXISTS', KEYS[4], page) == 1 then
+  return {'done', redis.call('HGET', KEYS[2], 'r:'..page) or '0', redis.call('HGET', KEYS[1], 'gen') or '0', redis.call('HGET', KEYS[1], 'announce') or '0', was}
 end
 local now = tonumber(ARGV[2])
 local lease = redis.call('HGET', KEYS[2], 'l:'..page)

@@ -365,6 +365,8 @@ type Begin struct {
 	// Announce (BeginDone): the upload is finished but its completion was
 	// never confirmed announced (a worker died in between): announce it.
 	Announce bool
+	// DoneFailed (BeginDone): the page is in the failure log.
+	DoneFailed bool
 }
 
 // Begin checks whether a page may be sent now (gen is the ticket's retry
@@ -384,7 +386,7 @@ func (t *Tracker) Begin(ctx context.Context, id string, page, gen int, token str
 	case "stale":
 		return Begin{State: BeginStale}, nil
 	case "done":
-		return Begin{State: BeginDone, Released: atoi(res[1]), Gen: atoi(res[2]), Announce: res[3] == "1"}, nil
+		return Begin{State: BeginDone, Released: atoi(res[1]), Gen: atoi(res[2]), Announce: res[3] == "1", DoneFailed: res[4] == "failed"}, nil
 	case "busy":
 		return Begin{State: BeginBusy, Wait: time.Duration(atoi(res[1])) * time.Millisecond}, nil
 	case "wait":

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hookline/hookline/pkg/queue"
 	"github.com/hookline/hookline/pkg/tracker"
 	"github.com/hookline/hookline/pkg/webhook"
 	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
@@ -200,5 +201,77 @@ func TestGiveBackAnnouncesAPendingCompletion(t *testing.T) {
 	}
 	if f, _ := tr.Finish(ctx, id, 1, tracker.Finish{Outcome: tracker.Released, Token: "x.1", Now: now}); f.Announce {
 		t.Fatal("the completion event is still pending")
+	}
+}
+
+// slowPublish holds the first ticket publish until unblock is closed (a
+// NATS connection that is reconnecting, a slow replicated publish).
+type slowPublish struct {
+	*queue.Queue
+	entered, unblock chan struct{}
+	mu               sync.Mutex
+	n                int
+}
+
+func (s *slowPublish) PublishTicket(ctx context.Context, t *hooklinev1.Ticket, gen int) error {
+	s.mu.Lock()
+	s.n++
+	first := s.n == 1
+	s.mu.Unlock()
+	if first {
+		close(s.entered)
+		<-s.unblock
+	}
+	return s.Queue.PublishTicket(ctx, t, gen)
+}
+
+// A delivery fails page 1 for good and, while it publishes the next page's
+// ticket, goes silent long enough for the message's next delivery to start.
+// That delivery finds page 1 done as failed: it must not carry on under a
+// message the first delivery is about to terminate; it publishes the same
+// (de-duplicated) ticket and lets the message end, and that ticket finishes
+// the upload.
+func TestNoCarryingPastAFailedPage(t *testing.T) {
+	s := newScripted(map[int][]step{1: {{code: 500}, {code: 500}}})
+	d, tr, q, id := chainEnvRetries(t, 4, 1, s)
+	sp := &slowPublish{Queue: q, entered: make(chan struct{}), unblock: make(chan struct{})}
+	d.q = sp
+	ctx := context.Background()
+	tk := &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}
+	var retry *RetryError
+	if err := d.Handle(ctx, Ticket{Ticket: tk, Token: "8.1"}); !errors.As(err, &retry) {
+		t.Fatalf("first attempt: %v, want a retry", err)
+	}
+	// Retry interval 0: the next delivery may go at once.
+	failing := make(chan error, 1)
+	go func() { failing <- d.Handle(ctx, Ticket{Ticket: tk, Token: "8.2"}) }()
+	<-sp.entered // page 1 is recorded failed; the ticket of page 2 is on its way
+	if err := d.Handle(ctx, Ticket{Ticket: tk, Token: "8.3"}); err != nil {
+		t.Fatalf("the next delivery: %v, want nil (page 2's ticket published, message ends)", err)
+	}
+	if got := s.pages(); len(got) != 2 {
+		t.Fatalf("the next delivery carried on past the failed page: pages sent %v", got)
+	}
+	close(sp.unblock)
+	var dead *DeadError
+	if err := <-failing; !errors.As(err, &dead) {
+		t.Fatalf("the failing delivery: %v, want DeadError", err)
+	}
+	info, err := q.JetStream().Stream(ctx, queue.DeliveriesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 1 {
+		t.Fatalf("%d tickets stored, want the one of page 2 (published twice, stored once)", n)
+	}
+	if err := d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 2, Tenant: "acme"}, Token: "20.1"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := tr.Get(ctx, id, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Status != tracker.StatusFailed || u.DeliveredPages != 3 || u.FailedPages != 1 {
+		t.Fatalf("upload %+v, want finished: 3 delivered, page 1 failed", u)
 	}
 }

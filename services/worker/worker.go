@@ -123,7 +123,7 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 				return err
 			}
 		}
-		return d.follow(ctx, t, b.Released, b.Gen)
+		return d.after(ctx, t, b.DoneFailed, b.Released, b.Gen)
 	case tracker.BeginStale:
 		log.Debug("ticket from before a manual retry dropped")
 		return nil
@@ -289,9 +289,9 @@ func (d *Deliverer) giveBack(ctx context.Context, t Ticket, u *tracker.Upload, a
 		return ErrSuperseded
 	}
 	if fin.AlreadyDone {
-		// Another delivery finished the page meanwhile: carry on from it (a
+		// Another delivery finished the page meanwhile: go on from it (a
 		// worker shutting down hands the message back there).
-		return d.follow(ctx, t, fin.Released, fin.Gen)
+		return d.after(ctx, t, fin.DoneFailed, fin.Released, fin.Gen)
 	}
 	return cause
 }
@@ -360,7 +360,7 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 				return err
 			}
 		}
-		return d.follow(carry, t, fin.Released, fin.Gen)
+		return d.after(carry, t, fin.DoneFailed, fin.Released, fin.Gen)
 	}
 	if o == outcomeRetrying {
 		log.Info("delivery failed, will retry", zap.Int("attempt", rec.Attempt), zap.Int("status", rec.StatusCode), zap.String("error", rec.Error), zap.Duration("in", delay))
@@ -433,6 +433,18 @@ func (d *Deliverer) follow(ctx context.Context, t Ticket, page, gen int) error {
 		return d.release(ctx, t, page, gen)
 	}
 	return d.Handle(ctx, t.next(page))
+}
+
+// after goes on from a page found done: past a delivered page the message
+// carries on (follow); past a failed page it does what the delivery that
+// failed the page does, publishing the released page's ticket (the same,
+// de-duplicated ticket) and letting the message end, since that delivery
+// terminates the message: a chain carried on under it would be lost.
+func (d *Deliverer) after(ctx context.Context, t Ticket, failed bool, page, gen int) error {
+	if failed {
+		return d.release(ctx, t, page, gen)
+	}
+	return d.follow(ctx, t, page, gen)
 }
 
 // carries says whether the message of t carries on with the page t's page
