@@ -76,6 +76,15 @@ local u = redis.call('HMGET', KEYS[1], 'template', 'totalRecords', 'totalPages',
 return {'go', redis.call('HGET', KEYS[2], 'a:'..page) or '0', u[1], u[2], u[3], u[4] or '', u[5], u[6], u[7] or '0', u[8] or '0'}
 `)
 
+// announcedScript clears the upload's pending announcement if it is the one
+// of the completion at ARGV[1] (ms).
+var announcedScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'completedAt') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'announce')
+end
+return 0
+`)
+
 // finishScript records the outcome of an attempt.
 // ARGV: page, now ms, outcome (delivered|retrying|failed|released), attempt
 // record JSON ("" for none), next attempt ms (retrying), failure JSON (failed),

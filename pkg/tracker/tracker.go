@@ -512,9 +512,11 @@ func (t *Tracker) Finish(ctx context.Context, id string, page int, f Finish) (Fi
 	}, nil
 }
 
-// Announced records that an upload's completion event is published.
-func (t *Tracker) Announced(ctx context.Context, id string) error {
-	return t.rdb.HDel(ctx, t.keys(id)[0], "announce").Err()
+// Announced records that an upload's completion event for the completion
+// at completedAt is published. A later completion (a late 2xx that turned a
+// failed upload completed) stays pending: its own event is still due.
+func (t *Tracker) Announced(ctx context.Context, id string, completedAt time.Time) error {
+	return announcedScript.Run(ctx, t.rdb, t.keys(id)[:1], completedAt.UnixMilli()).Err()
 }
 
 // Retried is the answer to Retry.

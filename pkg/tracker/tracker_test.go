@@ -384,7 +384,17 @@ func TestCompletionAnnouncedOnce(t *testing.T) {
 	if b := begin(t, tr, "U9", 1, "a", time.Now()); b.State != BeginDone || !b.Announce {
 		t.Fatalf("redelivered ticket before the announcement = %+v", b)
 	}
-	if err := tr.Announced(ctx, "U9"); err != nil {
+	u9, err := tr.Get(ctx, "U9", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Announced(ctx, "U9", u9.CompletedAt.Add(-time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if b := begin(t, tr, "U9", 1, "a", time.Now()); !b.Announce {
+		t.Fatal("the announcement of another completion cleared this one")
+	}
+	if err := tr.Announced(ctx, "U9", u9.CompletedAt); err != nil {
 		t.Fatal(err)
 	}
 	if b := begin(t, tr, "U9", 1, "a", time.Now()); b.State != BeginDone || b.Announce {
@@ -474,7 +484,11 @@ func TestFinishDoneAnswer(t *testing.T) {
 	if !f.AlreadyDone || f.DoneFailed || !f.Announce {
 		t.Fatalf("finish of a delivered page of a finished upload = %+v, want done as delivered, announce pending", f)
 	}
-	if err := tr.Announced(context.Background(), "DONE"); err != nil {
+	ud, err := tr.Get(context.Background(), "DONE", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Announced(context.Background(), "DONE", ud.CompletedAt); err != nil {
 		t.Fatal(err)
 	}
 	if f := finish(t, tr, "DONE", 2, Finish{Outcome: Delivered, Token: "y", Now: now}); f.Announce {
@@ -495,7 +509,11 @@ func TestLateSuccessAnnouncesTheNewStatus(t *testing.T) {
 	if f := finish(t, tr, "LATE", 1, Finish{Outcome: Failed, Token: "5.2", Now: now, Failure: &Failure{Page: 1}}); f.Status != StatusFailed {
 		t.Fatalf("failed finish = %+v", f)
 	}
-	if err := tr.Announced(ctx, "LATE"); err != nil {
+	ul, err := tr.Get(ctx, "LATE", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Announced(ctx, "LATE", ul.CompletedAt); err != nil {
 		t.Fatal(err)
 	}
 	f := finish(t, tr, "LATE", 1, Finish{Outcome: Delivered, Token: "5.1", Now: now.Add(time.Second)})

@@ -27,7 +27,7 @@ type Tracker interface {
 	Begin(ctx context.Context, id string, page, gen int, token string, leaseFor time.Duration, now time.Time) (tracker.Begin, error)
 	Finish(ctx context.Context, id string, page int, f tracker.Finish) (tracker.Finished, error)
 	Get(ctx context.Context, id, tenant string) (*tracker.Upload, error)
-	Announced(ctx context.Context, id string) error
+	Announced(ctx context.Context, id string, completedAt time.Time) error
 }
 
 // Queue is what the worker reads and writes in JetStream.
@@ -509,7 +509,7 @@ func (d *Deliverer) completed(ctx context.Context, t Ticket, u *tracker.Upload, 
 			log.Warn("purge delivered pages", zap.Error(err))
 		}
 	}
-	if err := d.tr.Announced(ctx, t.GetUploadId()); err != nil {
+	if err := d.tr.Announced(ctx, t.GetUploadId(), u.CompletedAt); err != nil {
 		log.Warn("record the completion event as published", zap.Error(err))
 	}
 	return nil
