@@ -57,17 +57,6 @@ func (s *scripted) pages() []int {
 	return append([]int(nil), s.sent...)
 }
 
-func (s *scripted) waitSent(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(s.pages()) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("pages sent %v, want %d of them", s.pages(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func newScripted(plan map[int][]step) *scripted {
 	return &scripted{calls: map[int]int{}, plan: plan}
 }
@@ -86,7 +75,7 @@ func TestLateSuccessOfAnEarlierDeliveryDoesNotCarryOn(t *testing.T) {
 	tk := &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}
 	first := make(chan error, 1)
 	go func() { first <- d.Handle(ctx, Ticket{Ticket: tk, Token: "8.1"}) }()
-	s.waitSent(t, 3)
+	waitSent(t, s, 3)
 	var dead *DeadError
 	if err := d.Handle(ctx, Ticket{Ticket: tk, Token: "8.2"}); !errors.As(err, &dead) {
 		t.Fatalf("the later delivery: %v, want DeadError (page 3 failed, message terminated)", err)
@@ -102,10 +91,7 @@ func TestLateSuccessOfAnEarlierDeliveryDoesNotCarryOn(t *testing.T) {
 	if err := d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 4, Tenant: "acme"}, Token: "20.1"}); err != nil {
 		t.Fatal(err)
 	}
-	u, err := tr.Get(ctx, id, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := upload(t, tr, id)
 	if u.Status != tracker.StatusCompleted || u.DeliveredPages != 6 {
 		t.Fatalf("upload %+v, want completed with 6 pages (page 3 arrived late)", u)
 	}
@@ -122,7 +108,7 @@ func TestAttemptFromBeforeARetryChangesNothing(t *testing.T) {
 	tk := &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}
 	first := make(chan error, 1)
 	go func() { first <- d.Handle(ctx, Ticket{Ticket: tk, Token: "8.1"}) }()
-	s.waitSent(t, 1)
+	waitSent(t, s, 1)
 	var dead *DeadError
 	if err := d.Handle(ctx, Ticket{Ticket: tk, Token: "8.2"}); !errors.As(err, &dead) {
 		t.Fatalf("the later delivery of page 1: %v, want DeadError", err)
@@ -147,10 +133,7 @@ func TestAttemptFromBeforeARetryChangesNothing(t *testing.T) {
 	if err := d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme", Gen: uint32(r.Gen)}, Token: "30.1"}); err != nil {
 		t.Fatal(err)
 	}
-	u, err := tr.Get(ctx, id, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := upload(t, tr, id)
 	if u.Status != tracker.StatusCompleted || u.DeliveredPages != 2 {
 		t.Fatalf("after the retry: %+v, want completed", u)
 	}
@@ -267,10 +250,7 @@ func TestNoCarryingPastAFailedPage(t *testing.T) {
 	if err := d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 2, Tenant: "acme"}, Token: "20.1"}); err != nil {
 		t.Fatal(err)
 	}
-	u, err := tr.Get(ctx, id, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := upload(t, tr, id)
 	if u.Status != tracker.StatusFailed || u.DeliveredPages != 3 || u.FailedPages != 1 {
 		t.Fatalf("upload %+v, want finished: 3 delivered, page 1 failed", u)
 	}

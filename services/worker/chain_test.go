@@ -122,10 +122,7 @@ func TestTicketCarriesReleasedPages(t *testing.T) {
 	if n := info.CachedInfo().State.Msgs; n != 1 {
 		t.Fatalf("%d tickets published, want 1 (for page %d)", n, maxHops+1)
 	}
-	u, err := tr.Get(ctx, id, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := upload(t, tr, id)
 	if u.DeliveredPages != maxHops || u.Status != tracker.StatusDelivering {
 		t.Fatalf("upload %+v, want %d delivered and still delivering", u, maxHops)
 	}
@@ -162,10 +159,7 @@ func TestRedeliveredTicketWalksTheChain(t *testing.T) {
 	if err := d.Handle(ctx, Ticket{Ticket: tk, Token: "41.2"}); err != nil {
 		t.Fatal(err)
 	}
-	u, err := tr.Get(ctx, id, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := upload(t, tr, id)
 	if u.Status != tracker.StatusCompleted || u.DeliveredPages != 6 {
 		t.Fatalf("after the redelivery: %+v, want completed with 6 pages", u)
 	}
@@ -274,10 +268,7 @@ func TestEarlierDeliveryFailingLateLeavesTheMessage(t *testing.T) {
 	if err := <-second; err != nil {
 		t.Fatal(err)
 	}
-	u, err := tr.Get(ctx, id, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := upload(t, tr, id)
 	if u.Status != tracker.StatusCompleted || u.DeliveredPages != 5 {
 		t.Fatalf("upload %+v, want completed", u)
 	}
@@ -286,7 +277,8 @@ func TestEarlierDeliveryFailingLateLeavesTheMessage(t *testing.T) {
 	}
 }
 
-func waitSent(t *testing.T, s *fakeSender, n int) {
+// waitSent waits until s has sent n requests.
+func waitSent(t *testing.T, s interface{ pages() []int }, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for len(s.pages()) < n {
@@ -325,4 +317,14 @@ func TestDrainingWorkerDoesNotCarryPages(t *testing.T) {
 	if got := s.pages(); len(got) != 3 {
 		t.Fatalf("pages sent %v, want 1, 2, 3", got)
 	}
+}
+
+// upload reads the test upload of chainEnv.
+func upload(t *testing.T, tr *tracker.Tracker, id string) *tracker.Upload {
+	t.Helper()
+	u, err := tr.Get(context.Background(), id, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

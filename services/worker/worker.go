@@ -335,10 +335,7 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 		// released). Only the announcement is ours to make.
 		var err error
 		if fin.CompletedNow {
-			done := *u
-			done.Status, done.DeliveredPages, done.FailedPages, done.CompletedAt = fin.Status, fin.Delivered, fin.Failed, f.Now
-			d.metrics.uploads.WithLabelValues(string(fin.Status)).Inc()
-			err = d.completed(ctx, t, &done, log)
+			err = d.completedNow(ctx, t, u, fin, f.Now, log)
 		} else if fin.Announce {
 			err = d.announcePending(ctx, t, log)
 		}
@@ -385,10 +382,7 @@ func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o o
 		return err
 	}
 	if fin.CompletedNow {
-		done := *u
-		done.Status, done.DeliveredPages, done.FailedPages, done.CompletedAt = fin.Status, fin.Delivered, fin.Failed, f.Now
-		d.metrics.uploads.WithLabelValues(string(fin.Status)).Inc()
-		if err := d.completed(ctx, t, &done, log); err != nil {
+		if err := d.completedNow(ctx, t, u, fin, f.Now, log); err != nil {
 			return err
 		}
 	}
@@ -459,6 +453,15 @@ func (t Ticket) next(page int) Ticket {
 	// retry have begun meanwhile, begin answers "stale" and the chain stops.
 	nt := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant(), Gen: t.GetGen()} // #nosec G115 -- page numbers from the tracker are far below 2^32
 	return Ticket{Ticket: nt, Token: t.Token, hops: t.hops + 1}
+}
+
+// completedNow announces the upload that the finish answered fin just
+// finished, at now.
+func (d *Deliverer) completedNow(ctx context.Context, t Ticket, u *tracker.Upload, fin tracker.Finished, now time.Time, log *zap.Logger) error {
+	done := *u
+	done.Status, done.DeliveredPages, done.FailedPages, done.CompletedAt = fin.Status, fin.Delivered, fin.Failed, now
+	d.metrics.uploads.WithLabelValues(string(fin.Status)).Inc()
+	return d.completed(ctx, t, &done, log)
 }
 
 // announcePending publishes the completion event of a finished upload whose
