@@ -392,6 +392,31 @@ func run(ctx context.Context, root string, s settings) (*report, error) {
 		rep.add(row{"1", "Delivery only: the same uploads imported first (worker stopped), then 1 worker; first page received → last",
 			num(only.rate()) + " pages/s", fmt.Sprintf("%s pages/s (same baseline)", num(base.rate())),
 			fmt.Sprintf("%.2f", only.rate()/base.rate()), "—", "—"})
+		// The design's floor: JetStream alone between the sender and the
+		// receiver, what any pipeline of this shape must spend.
+		floorBodies := webhookBodies("BENCH_DELIVERY", s.pages, s.perPage)
+		var floor deliveryResult
+		for _, ack := range []bool{true, false} {
+			what, desc := "design floor", "Design floor: the same pages stored in a JetStream stream (file store), delivered by a pull consumer, POSTed as by the baseline and acknowledged; no parsing, no Redis"
+			if !ack {
+				what, desc = "design floor, no acks", "Design floor, not even acknowledged (no redelivery possible): stored, delivered, POSTed"
+			}
+			progress("step 1: %s: %d × %d pages through a JetStream stream, %d concurrent POSTs", what, s.uploads, s.pages, s.concurrency)
+			waitIdle(what)
+			cwf := startCPU(c)
+			r, err := runFloor(ctx, c.natsURL, rc, floorBodies, s.uploads, s.concurrency, ack)
+			cpuNote(rep, what, cwf.end())
+			if err != nil {
+				return nil, fmt.Errorf("step 1 (%s): %w", what, err)
+			}
+			rep.add(row{"1", desc, num(r.rate()) + " pages/s", fmt.Sprintf("%s pages/s (same baseline)", num(base.rate())),
+				fmt.Sprintf("%.2f", r.rate()/base.rate()), "—", "—"})
+			if ack {
+				floor = r
+			}
+		}
+		rep.note("Step 1: hookline delivered at %.2f of the design floor's rate with ingest running, %.2f delivery only.",
+			res.rate()/floor.rate(), only.rate()/floor.rate())
 		rep.note("Step 1: %s pages in %.2f s from the first import sent to the last page received; every import was accepted after %.2f s (%d import clients); "+
 			"after the last 202 the remaining %s pages went at %s pages/s; %d duplicate deliveries.",
 			num(float64(res.pages)), res.elapsed.Seconds(), res.importsDone.Seconds(), s.importers,

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -94,9 +91,8 @@ func runDelivery(ctx context.Context, a *api, rc *receiver, body []byte, uploads
 func runBareHTTP(ctx context.Context, rc *receiver, bodies [][]byte, uploads, concurrency int) (deliveryResult, error) {
 	pages := len(bodies)
 	total := uploads * pages
-	tr := &http.Transport{MaxIdleConns: concurrency, MaxIdleConnsPerHost: concurrency, IdleConnTimeout: time.Minute}
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	p := newPoster(rc.url, concurrency)
+	defer p.close()
 	rc.reset(int64(total))
 	var next atomic.Int64
 	var failed atomic.Int64
@@ -109,20 +105,8 @@ func runBareHTTP(ctx context.Context, rc *receiver, bodies [][]byte, uploads, co
 				if i >= total || ctx.Err() != nil {
 					return
 				}
-				u, p := i/pages, i%pages
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rc.url, bytes.NewReader(bodies[p]))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("User-Agent", "hookline/bench")
-				req.Header.Set("X-API-KEY", authValue)
-				req.Header.Set("webhook-id", "BASELINE"+strconv.Itoa(u)+"."+strconv.Itoa(p+1))
-				resp, err := hc.Do(req)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
+				u, pg := i/pages, i%pages
+				if !p.post(ctx, "BASELINE"+strconv.Itoa(u)+"."+strconv.Itoa(pg+1), bodies[pg]) {
 					failed.Add(1)
 				}
 			}
