@@ -7,7 +7,9 @@ import "github.com/redis/go-redis/v9"
 //
 //	KEYS[1] u    hash: tenant, template, status, totals, released, gen, dest, extra, times
 //	KEYS[2] p    hash: per page a:<n> attempts made, n:<n> next attempt (unix ms),
-//	             l:<n> lease "<token>|<expires ms>", r:<n> page released when <n> finished
+//	             l:<n> lease "<token>|<expires ms>", r:<n> page released when <n> finished,
+//	             c:<n>:<token> retrying attempt last counted for that delivery;
+//	             per ticket message m:<seq> its newest delivery
 //	KEYS[3] d    set: delivered pages
 //	KEYS[4] f    hash: failed page -> failure record (JSON)
 //	KEYS[5] log  list: attempt records (JSON), capped
@@ -145,10 +147,15 @@ if lease then
     superseded = '1'
   end
 end
+-- c:<page>:<token> is the highest retrying attempt counted for that
+-- delivery of the ticket.
+local counted = 'c:'..page..':'..ARGV[9]
 if outcome == 'retrying' and tonumber(ARGV[11] or '0') > 0
-   and tonumber(redis.call('HGET', KEYS[2], 'a:'..page) or '0') >= tonumber(ARGV[11]) then
+   and tonumber(redis.call('HGET', KEYS[2], counted) or '0') >= tonumber(ARGV[11]) then
   -- This attempt is counted already: the same call ran twice (a client
-  -- resends a pipeline whose answers it lost). Delivered and failed pages
+  -- resends a pipeline whose answers it lost). Another delivery's attempt
+  -- with the same number (two workers both sent it after a lease lapsed)
+  -- is an attempt of its own and is counted. Delivered and failed pages
   -- are repeat-safe through the done checks above.
   return {'retrying', superseded}
 end
@@ -161,6 +168,7 @@ if outcome == 'released' then return {'released', superseded} end
 if outcome == 'retrying' then
   redis.call('HINCRBY', KEYS[2], 'a:'..page, 1)
   redis.call('HSET', KEYS[2], 'n:'..page, ARGV[5])
+  if tonumber(ARGV[11] or '0') > 0 then redis.call('HSET', KEYS[2], counted, ARGV[11]) end
   return {'retrying', superseded}
 end
 redis.call('HINCRBY', KEYS[2], 'a:'..page, 1)

@@ -525,3 +525,33 @@ func TestLateSuccessAnnouncesTheNewStatus(t *testing.T) {
 		t.Fatalf("after the late 2xx: %+v (answer %+v), want completed, announce pending, a new completion time", u, f)
 	}
 }
+
+// TestRetryingFinishesOfTwoDeliveriesBothCount: two deliveries of a page
+// that both sent attempt 2 (the first's lease lapsed while its request was
+// still out) made two attempts: both are counted and logged, where the same
+// delivery's finish repeated is not.
+func TestRetryingFinishesOfTwoDeliveriesBothCount(t *testing.T) {
+	tr := newTracker(t)
+	create(t, tr, "BOTH", 1, 1)
+	now := time.Now()
+	begin(t, tr, "BOTH", 1, "7.1", now)
+	attempt := func(tok string, n int) Finish {
+		return Finish{Outcome: Retrying, Token: tok, Now: now, NextAt: now,
+			Attempt: &Attempt{Page: 1, Attempt: n, Outcome: string(Retrying), StatusCode: 503}}
+	}
+	finish(t, tr, "BOTH", 1, attempt("7.1", 1))
+	finish(t, tr, "BOTH", 1, attempt("7.1", 2))
+	finish(t, tr, "BOTH", 1, attempt("9.1", 2)) // another message's delivery, also at attempt 2
+	finish(t, tr, "BOTH", 1, attempt("9.1", 2)) // its pipeline resent
+	b := begin(t, tr, "BOTH", 1, "9.1", now.Add(time.Second))
+	if b.State != BeginGo || b.Attempts != 3 {
+		t.Fatalf("begin = %+v, want go with 3 attempts counted", b)
+	}
+	log, err := tr.Attempts(context.Background(), "BOTH")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 3 {
+		t.Fatalf("attempts log has %d entries, want 3", len(log))
+	}
+}
