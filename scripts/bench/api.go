@@ -45,6 +45,9 @@ func (a *api) do(ctx context.Context, method, path, ctype string, body io.Reader
 	if err != nil {
 		return err
 	}
+	if s, ok := body.(sized); ok {
+		req.ContentLength = s.n
+	}
 	req.Header.Set("Authorization", "Bearer "+apiKey)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -99,41 +102,47 @@ func (a *api) importJSON(ctx context.Context, body []byte) (accepted, error) {
 }
 
 // importFile streams a CSV file as a multipart import, the way a browser or
-// the CLI uploads it.
+// curl -F uploads it: with its Content-Length (the file is read as it is
+// sent, never held whole).
 func (a *api) importFile(ctx context.Context, template, authValue, path string) (accepted, error) {
 	f, err := os.Open(path) // #nosec G304 -- the CSV file the bench generated
 	if err != nil {
 		return accepted{}, err
 	}
 	defer f.Close()
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		err := func() error {
-			if err := mw.WriteField("template", template); err != nil {
-				return err
-			}
-			if err := mw.WriteField("authHeaderValue", authValue); err != nil {
-				return err
-			}
-			h := textproto.MIMEHeader{}
-			h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, filepath.Base(path)))
-			h.Set("Content-Type", "text/csv")
-			part, err := mw.CreatePart(h)
-			if err != nil {
-				return err
-			}
-			if _, err := io.CopyBuffer(part, f, make([]byte, 256<<10)); err != nil {
-				return err
-			}
-			return mw.Close()
-		}()
-		pw.CloseWithError(err)
-	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return accepted{}, err
+	}
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	if err := mw.WriteField("template", template); err != nil {
+		return accepted{}, err
+	}
+	if err := mw.WriteField("authHeaderValue", authValue); err != nil {
+		return accepted{}, err
+	}
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, filepath.Base(path)))
+	h.Set("Content-Type", "text/csv")
+	if _, err := mw.CreatePart(h); err != nil {
+		return accepted{}, err
+	}
+	head := form.Len()
+	if err := mw.Close(); err != nil { // the closing boundary, sent after the file
+		return accepted{}, err
+	}
+	b := form.Bytes()
+	body := sized{Reader: io.MultiReader(bytes.NewReader(b[:head]), f, bytes.NewReader(b[head:])), n: int64(len(b)) + fi.Size()}
 	var acc accepted
-	err = a.do(ctx, http.MethodPost, "/v1/imports", mw.FormDataContentType(), pr, http.StatusAccepted, &acc)
-	_ = pr.CloseWithError(io.ErrClosedPipe)
+	err = a.do(ctx, http.MethodPost, "/v1/imports", mw.FormDataContentType(), body, http.StatusAccepted, &acc)
 	return acc, err
+}
+
+// sized is a request body of known length.
+type sized struct {
+	io.Reader
+	n int64
 }
 
 func (a *api) upload(ctx context.Context, id string) (uploadView, error) {
