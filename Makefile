@@ -49,7 +49,7 @@ lint: deps
 
 # Each fuzz target runs FUZZTIME (default 1m): go test allows one target per run.
 FUZZTIME ?= 1m
-FUZZ_PACKAGES := ./pkg/records ./pkg/webhook ./pkg/jsonenc ./services/ingest
+FUZZ_PACKAGES := ./pkg/records ./pkg/webhook ./pkg/jsonenc ./pkg/queue ./services/ingest
 fuzz: deps
 	@set -e; for pkg in $(FUZZ_PACKAGES); do \
 	  for target in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

@@ -274,11 +274,11 @@ func (q *Queue) GetPage(ctx context.Context, uploadID string, page int) (*hookli
 	if err != nil {
 		return nil, err
 	}
-	var p hooklinev1.Page
-	if err := proto.Unmarshal(raw.Data, &p); err != nil {
+	p, err := DecodePage(raw.Data)
+	if err != nil {
 		return nil, fmt.Errorf("upload %s page %d: decode: %w", uploadID, page, err)
 	}
-	return &p, nil
+	return p, nil
 }
 
 // PurgeUpload removes every stored page of an upload.

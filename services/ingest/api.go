@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/hookline/hookline/pkg/queue"
 	"github.com/hookline/hookline/pkg/records"
 	"github.com/hookline/hookline/pkg/secrets"
 	"github.com/hookline/hookline/pkg/tracker"
@@ -46,6 +47,9 @@ type APIConfig struct {
 	MaxFileBytes int64 // multipart bodies; 0: no limit
 	MaxRecords   int   // records per import; 0: no limit
 	RecordLimits records.Limits
+	// PageCompression is how pages are stored (HOOKLINE_PAGE_COMPRESSION;
+	// the zero value is S2).
+	PageCompression queue.Compression
 }
 
 // API serves the /v1 HTTP API.

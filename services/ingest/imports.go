@@ -465,12 +465,13 @@ func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_
 	chunk := meta.template.Webhook.ChunkSize
 	limit := a.queue.MaxPayload() - 1024 // room for the message's subject and headers
 	buf := make([]byte, 0, 64<<10)
+	enc := queue.PageEncoder{Compression: a.cfg.PageCompression}
 	count := 0
 	quota := a.recordQuota(ctx) // the tenant's records per import
 	flush := func() error {
 		buf = append(buf, ']')
 		st.totalPages++
-		data, err := queue.EncodePage(&hooklinev1.Page{
+		data, err := enc.Encode(&hooklinev1.Page{
 			// #nosec G115 -- count ≤ chunkSize (10000); pages of one file stay far below 2^32
 			UploadId: st.id, Page: uint32(st.totalPages), RecordCount: uint32(count), Records: buf,
 		})

@@ -15,12 +15,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hookline/hookline/pkg/natstest"
 	"github.com/hookline/hookline/pkg/queue"
 	"github.com/hookline/hookline/pkg/redistest"
 	"github.com/hookline/hookline/pkg/secrets"
 	"github.com/hookline/hookline/pkg/tracker"
+	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
 )
 
 // JSON imports staged for real: an embedded NATS, a real Redis, the API's
@@ -224,5 +226,41 @@ func TestImportJSONErrorMidStreamLeavesNothing(t *testing.T) {
 	status, data := e.post(importBody(`{"template":"OK",`, `}`, written))
 	if status != http.StatusAccepted || e.storedPages(t) != 100 {
 		t.Fatalf("valid import = %d %s, %d pages stored", status, data, e.storedPages(t))
+	}
+}
+
+// Pages are stored S2-compressed unless the API is told not to; either way
+// they read back as the same records.
+func TestImportStoresPagesInTheConfiguredForm(t *testing.T) {
+	ctx := context.Background()
+	written, compact := testRecords(10)
+	want := "[" + strings.Join(compact, ",") + "]"
+	for _, c := range []queue.Compression{queue.CompressS2, queue.CompressNone} {
+		e := newImportEnv(t, APIConfig{MaxBodyBytes: 1 << 20, PageCompression: c})
+		status, data := e.post(importBody(`{"template":"OK",`, `}`, written))
+		var acc accepted
+		if err := json.Unmarshal(data, &acc); err != nil || status != http.StatusAccepted {
+			t.Fatalf("= %d %s", status, data)
+		}
+		s, err := e.q.JetStream().Stream(ctx, queue.PagesStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := s.GetLastMsgForSubject(ctx, queue.PageSubject(acc.UploadID, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stored hooklinev1.Page
+		if err := proto.Unmarshal(raw.Data, &stored); err != nil {
+			t.Fatal(err)
+		}
+		compressed := len(stored.RecordsS2) > 0 && len(stored.Records) == 0
+		if compressed != (c == queue.CompressS2) {
+			t.Fatalf("compression %d: stored records %d B, records_s2 %d B", c, len(stored.Records), len(stored.RecordsS2))
+		}
+		p, err := e.q.GetPage(ctx, acc.UploadID, 1)
+		if err != nil || string(p.Records) != want {
+			t.Fatalf("compression %d: page = %s, %v; want %s", c, p.GetRecords(), err, want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/pkg/config"
+	"github.com/hookline/hookline/pkg/queue"
 )
 
 func TestParseAPIKeys(t *testing.T) {
@@ -39,14 +40,20 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != ":8080" || cfg.API.MaxBodyBytes != 32<<20 || cfg.Queue.AckWait != 30*time.Second {
+	if cfg.Addr != ":8080" || cfg.API.MaxBodyBytes != 32<<20 || cfg.Queue.AckWait != 30*time.Second || cfg.API.PageCompression != queue.CompressS2 {
 		t.Fatalf("defaults = %+v", cfg)
+	}
+	env["HOOKLINE_PAGE_COMPRESSION"] = "none"
+	if cfg, err = LoadConfig(config.MapEnv(env)); err != nil || cfg.API.PageCompression != queue.CompressNone {
+		t.Fatalf("HOOKLINE_PAGE_COMPRESSION=none: %v, %v", cfg.API.PageCompression, err)
 	}
 	delete(env, "HOOKLINE_API_KEYS")
 	env["HOOKLINE_MAX_BODY_BYTES"] = "12"
+	env["HOOKLINE_PAGE_COMPRESSION"] = "zstd"
 	_, err = LoadConfig(config.MapEnv(env))
-	if err == nil || !strings.Contains(err.Error(), "HOOKLINE_API_KEYS") || !strings.Contains(err.Error(), "HOOKLINE_MAX_BODY_BYTES") {
-		t.Fatalf("err = %v, want both problems named", err)
+	if err == nil || !strings.Contains(err.Error(), "HOOKLINE_API_KEYS") || !strings.Contains(err.Error(), "HOOKLINE_MAX_BODY_BYTES") ||
+		!strings.Contains(err.Error(), `HOOKLINE_PAGE_COMPRESSION must be s2 (the default) or none, got "zstd"`) {
+		t.Fatalf("err = %v, want every problem named", err)
 	}
 }
 

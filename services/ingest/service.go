@@ -27,7 +27,7 @@ type Config struct {
 	config.Common
 	Addr    string            // HOOKLINE_ADDR, default ":8080"
 	APIKeys map[string]string // HOOKLINE_API_KEYS "tenant:key,tenant:key" → key → tenant
-	API     APIConfig         // HOOKLINE_MAX_BODY_BYTES, HOOKLINE_MAX_FILE_BYTES, HOOKLINE_MAX_RECORDS
+	API     APIConfig         // HOOKLINE_MAX_BODY_BYTES, HOOKLINE_MAX_FILE_BYTES, HOOKLINE_MAX_RECORDS, HOOKLINE_PAGE_COMPRESSION
 	// AdminToken (HOOKLINE_ADMIN_TOKEN, 32 characters or more) turns on the
 	// admin API of tenants and keys; unset, it answers 404.
 	AdminToken string
@@ -83,6 +83,11 @@ func LoadConfig(env config.Env) (Config, error) {
 	c.API.MaxFileBytes = int64(n)
 	if c.API.MaxRecords, err = config.Int(env, "HOOKLINE_MAX_RECORDS", 0); err != nil || c.API.MaxRecords < 0 {
 		errs = append(errs, fmt.Errorf("HOOKLINE_MAX_RECORDS must be a whole number (0: no limit)"))
+	}
+	if v := env("HOOKLINE_PAGE_COMPRESSION"); v != "" {
+		if c.API.PageCompression, err = queue.ParseCompression(v); err != nil {
+			errs = append(errs, fmt.Errorf("HOOKLINE_PAGE_COMPRESSION must be s2 (the default) or none, got %q", v))
+		}
 	}
 	return c, errors.Join(errs...)
 }

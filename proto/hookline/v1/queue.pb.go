@@ -34,8 +34,15 @@ type Page struct {
 	// Number of records in this page.
 	RecordCount uint32 `protobuf:"varint,3,opt,name=record_count,json=recordCount,proto3" json:"record_count,omitempty"`
 	// The records as one JSON array, exactly as they go into the webhook body's
-	// "data" key: encoded once at ingest, never re-encoded.
-	Records       []byte `protobuf:"bytes,4,opt,name=records,proto3" json:"records,omitempty"`
+	// "data" key: encoded once at ingest, never re-encoded. Empty when
+	// records_s2 holds them.
+	Records []byte `protobuf:"bytes,4,opt,name=records,proto3" json:"records,omitempty"`
+	// The same JSON array compressed with S2 (the block format of
+	// github.com/klauspost/compress/s2); a reader decompresses it into
+	// records. Ingest writes this form unless told not to
+	// (HOOKLINE_PAGE_COMPRESSION=none): stored and replicated pages are
+	// several times smaller.
+	RecordsS2     []byte `protobuf:"bytes,5,opt,name=records_s2,json=recordsS2,proto3" json:"records_s2,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -94,6 +101,13 @@ func (x *Page) GetRecordCount() uint32 {
 func (x *Page) GetRecords() []byte {
 	if x != nil {
 		return x.Records
+	}
+	return nil
+}
+
+func (x *Page) GetRecordsS2() []byte {
+	if x != nil {
+		return x.RecordsS2
 	}
 	return nil
 }
@@ -277,12 +291,14 @@ var File_hookline_v1_queue_proto protoreflect.FileDescriptor
 
 const file_hookline_v1_queue_proto_rawDesc = "" +
 	"\n" +
-	"\x17hookline/v1/queue.proto\x12\vhookline.v1\"t\n" +
+	"\x17hookline/v1/queue.proto\x12\vhookline.v1\"\x93\x01\n" +
 	"\x04Page\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x12\n" +
 	"\x04page\x18\x02 \x01(\rR\x04page\x12!\n" +
 	"\frecord_count\x18\x03 \x01(\rR\vrecordCount\x12\x18\n" +
-	"\arecords\x18\x04 \x01(\fR\arecords\"c\n" +
+	"\arecords\x18\x04 \x01(\fR\arecords\x12\x1d\n" +
+	"\n" +
+	"records_s2\x18\x05 \x01(\fR\trecordsS2\"c\n" +
 	"\x06Ticket\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x12\n" +
 	"\x04page\x18\x02 \x01(\rR\x04page\x12\x16\n" +

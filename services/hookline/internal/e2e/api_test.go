@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -329,9 +330,13 @@ func TestFullQueuePushesBack(t *testing.T) {
 	}
 	first := e.client.ImportJSON(keyA, map[string]any{"template": "FULL", "records": big}) // ~50 kB: fits
 	pagesBefore := e.streamMsgs("HOOKLINE_PAGES")
-	huge := make([]any, 300) // ~300 kB: over the limit
+	huge := make([]any, 300) // ~300 kB, random so that compression does not shrink it: over the limit
 	for i := range huge {
-		huge[i] = map[string]any{"blob": strings.Repeat("z", 1000)}
+		var blob strings.Builder
+		for blob.Len() < 1000 {
+			blob.WriteString(rand.Text())
+		}
+		huge[i] = map[string]any{"blob": blob.String()}
 	}
 	status, data := e.client.Call(keyA, http.MethodPost, "/v1/imports", map[string]any{"template": "FULL", "records": huge})
 	var ae apiError
