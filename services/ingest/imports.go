@@ -464,30 +464,17 @@ func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_
 	}()
 	chunk := meta.template.Webhook.ChunkSize
 	limit := a.queue.MaxPayload() - 1024 // room for the message's subject and headers
-	buf := make([]byte, 0, 64<<10)
-	enc := queue.PageEncoder{Compression: a.cfg.PageCompression}
+	pub := a.startPublisher(ctx, st.id, limit, &window)
+	defer pub.stop() // before the deferred settle and purge above: the window is the publisher's until it stopped
+	buf := <-pub.free
 	count := 0
 	quota := a.recordQuota(ctx) // the tenant's records per import
 	flush := func() error {
 		buf = append(buf, ']')
 		st.totalPages++
-		data, err := enc.Encode(&hooklinev1.Page{
-			// #nosec G115 -- count ≤ chunkSize (10000); pages of one file stay far below 2^32
-			UploadId: st.id, Page: uint32(st.totalPages), RecordCount: uint32(count), Records: buf,
-		})
-		if err != nil {
-			return err
-		}
-		if int64(len(data)) > limit {
-			return pageTooLarge(st.totalPages, count, len(data), limit)
-		}
-		fut, err := a.queue.PublishPageAsync(st.id, st.totalPages, data)
-		if err != nil {
-			return fmt.Errorf("%w: publish page: %w", errUnavailable, err)
-		}
-		a.metrics.pages.Inc()
-		buf, count = buf[:0], 0
-		return window.add(ctx, fut, len(data))
+		next, err := pub.send(buf, st.totalPages, count)
+		buf, count = next, 0
+		return err
 	}
 	for {
 		rec, err := rd.Next()
@@ -531,11 +518,125 @@ func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_
 	if st.totalRecords == 0 {
 		return nil, badRequest("records", "the import has no records")
 	}
+	if err := pub.finish(); err != nil {
+		return nil, err
+	}
 	if err := window.wait(ctx, 0); err != nil {
 		return nil, err
 	}
 	a.metrics.records.Add(float64(st.totalRecords))
 	return st, nil
+}
+
+// pagePublisher compresses, encodes and publishes an import's pages, in
+// page order, on a goroutine of its own while the import's reader goes on
+// parsing: the two halves of an import use two cores. Two page buffers go
+// back and forth between them: the reader fills one while the other is
+// published.
+type pagePublisher struct {
+	full   chan pageOut
+	free   chan []byte
+	done   chan struct{} // closed when the goroutine has returned
+	cancel context.CancelFunc
+	ctx    context.Context
+	err    error // the goroutine's error, read after done is closed
+	closed bool
+}
+
+// pageOut is one filled page: its records as a JSON array.
+type pageOut struct {
+	records     []byte
+	page, count int
+}
+
+// startPublisher starts the publishing goroutine of upload id. The window w
+// is its own until finish or stop has returned.
+func (a *API) startPublisher(ctx context.Context, id string, limit int64, w *ackWindow) *pagePublisher {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pagePublisher{full: make(chan pageOut, 1), free: make(chan []byte, 2), done: make(chan struct{}), cancel: cancel, ctx: ctx}
+	for range 2 {
+		p.free <- make([]byte, 0, 64<<10)
+	}
+	go func() {
+		defer close(p.done)
+		enc := queue.PageEncoder{Compression: a.cfg.PageCompression}
+		for out := range p.full {
+			err := ctx.Err() // stopped: publish nothing more
+			if err == nil {
+				err = a.publishPage(ctx, &enc, id, out, limit, w)
+			}
+			if err != nil {
+				p.err = err
+				return
+			}
+			p.free <- out.records[:0] // the encoded page holds a copy
+		}
+	}()
+	return p
+}
+
+func (a *API) publishPage(ctx context.Context, enc *queue.PageEncoder, id string, out pageOut, limit int64, w *ackWindow) error {
+	data, err := enc.Encode(&hooklinev1.Page{
+		// #nosec G115 -- count ≤ chunkSize (10000); pages of one file stay far below 2^32
+		UploadId: id, Page: uint32(out.page), RecordCount: uint32(out.count), Records: out.records,
+	})
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) > limit {
+		return pageTooLarge(out.page, out.count, len(data), limit)
+	}
+	fut, err := a.queue.PublishPageAsync(id, out.page, data)
+	if err != nil {
+		return fmt.Errorf("%w: publish page: %w", errUnavailable, err)
+	}
+	a.metrics.pages.Inc()
+	return w.add(ctx, fut, len(data))
+}
+
+// send hands a filled page over and returns an empty buffer for the next;
+// it answers the goroutine's error once publishing has failed.
+func (p *pagePublisher) send(records []byte, page, count int) ([]byte, error) {
+	select {
+	case p.full <- pageOut{records: records, page: page, count: count}:
+	case <-p.done:
+		return nil, p.failed()
+	}
+	select {
+	case b := <-p.free:
+		return b, nil
+	case <-p.done:
+		return nil, p.failed()
+	}
+}
+
+func (p *pagePublisher) failed() error {
+	if p.err != nil {
+		return p.err
+	}
+	return p.ctx.Err()
+}
+
+// finish waits until every page handed over is published (not yet
+// acknowledged: the window holds their futures).
+func (p *pagePublisher) finish() error {
+	if !p.closed {
+		p.closed = true
+		close(p.full)
+	}
+	<-p.done
+	return p.err
+}
+
+// stop ends the goroutine at once, a page still queued left unpublished; it
+// may follow finish.
+func (p *pagePublisher) stop() {
+	p.cancel()
+	if !p.closed {
+		p.closed = true
+		close(p.full)
+	}
+	<-p.done
 }
 
 func pageTooLarge(page, records, size int, limit int64) error {
