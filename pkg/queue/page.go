@@ -39,8 +39,8 @@ type PageEncoder struct {
 	z           []byte
 }
 
-// Encode encodes p, compressing its records first unless told not to. It
-// may replace p.Records.
+// Encode encodes p, compressing its records first unless told not to or
+// they do not shrink. It may replace p.Records.
 func (e *PageEncoder) Encode(p *hooklinev1.Page) ([]byte, error) {
 	if e.Compression == CompressS2 && len(p.Records) > 0 {
 		n := s2.MaxEncodedLen(len(p.Records))
@@ -50,7 +50,11 @@ func (e *PageEncoder) Encode(p *hooklinev1.Page) ([]byte, error) {
 		if cap(e.z) < n {
 			e.z = make([]byte, n)
 		}
-		p.RecordsS2, p.Records = s2.Encode(e.z[:cap(e.z)], p.Records), nil
+		// Records that do not shrink (random tokens, say) stay as they
+		// are: a page under the message limit stays under it.
+		if z := s2.Encode(e.z[:cap(e.z)], p.Records); len(z) < len(p.Records) {
+			p.RecordsS2, p.Records = z, nil
+		}
 	}
 	return proto.Marshal(p) // copies the records out of e.z
 }

@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"strings"
 	"testing"
@@ -61,6 +62,29 @@ func TestPageEncoderForms(t *testing.T) {
 				t.Fatalf("decoded page %d (compression %d) = %d B of records, page %d, count %d", page, c, len(p.Records), p.Page, p.RecordCount)
 			}
 		}
+	}
+}
+
+// Records that S2 cannot shrink are stored as they are, so that a page
+// under the message limit never grows over it.
+func TestPageEncoderKeepsIncompressibleRecords(t *testing.T) {
+	recs := make([]byte, 0, 64<<10)
+	recs = append(recs, '[')
+	for len(recs) < 60<<10 {
+		recs = append(recs, fmt.Sprintf(`"%s",`, rand.Text())...)
+	}
+	recs[len(recs)-1] = ']'
+	enc := PageEncoder{}
+	data, err := enc.Encode(&hooklinev1.Page{UploadId: "U", Page: 1, RecordCount: 1, Records: bytes.Clone(recs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw hooklinev1.Page
+	if err := proto.Unmarshal(data, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(raw.Records, recs) || len(raw.RecordsS2) != 0 {
+		t.Fatalf("incompressible records stored as %d B plain, %d B compressed; want them plain", len(raw.Records), len(raw.RecordsS2))
 	}
 }
 
