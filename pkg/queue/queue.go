@@ -43,6 +43,10 @@ const (
 // (removed after delivery, or older than the stream's MaxAge).
 var ErrPageNotFound = errors.New("page not found in the queue")
 
+// ErrPageUnreadable is returned when a stored page cannot be decoded: reading
+// it again cannot help.
+var ErrPageUnreadable = errors.New("stored page cannot be decoded")
+
 // Config says how the streams and the consumer are set up. Every process of a
 // deployment must use the same values: Setup updates the definitions in place.
 type Config struct {
@@ -276,7 +280,7 @@ func (q *Queue) GetPage(ctx context.Context, uploadID string, page int) (*hookli
 	}
 	p, err := DecodePage(raw.Data)
 	if err != nil {
-		return nil, fmt.Errorf("upload %s page %d: decode: %w", uploadID, page, err)
+		return nil, fmt.Errorf("upload %s page %d: %w: %w", uploadID, page, ErrPageUnreadable, err)
 	}
 	return p, nil
 }

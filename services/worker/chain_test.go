@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hookline/hookline/pkg/natstest"
 	"github.com/hookline/hookline/pkg/queue"
@@ -327,4 +328,38 @@ func upload(t *testing.T, tr *tracker.Tracker, id string) *tracker.Upload {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// A stored page that cannot be decoded (its compressed records damaged) is
+// recorded as undelivered with the reason, not handed back forever; the
+// upload finishes.
+func TestUnreadablePageIsRecordedFailed(t *testing.T) {
+	s := &fakeSender{}
+	d, tr, q, id := chainEnv(t, 2, s)
+	ctx := context.Background()
+	bad, err := proto.Marshal(&hooklinev1.Page{UploadId: id, Page: 2, RecordCount: 1, RecordsS2: []byte("not s2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stored after the good page under the same subject (no message id: the
+	// good page's id would drop it): direct gets answer the last one.
+	if _, err := q.JetStream().Publish(ctx, queue.PageSubject(id, 2), bad); err != nil {
+		t.Fatal(err)
+	}
+	err = d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "1.1"})
+	var dead *DeadError
+	if !errors.As(err, &dead) {
+		t.Fatalf("Handle = %v, want the page recorded undelivered (a dead letter), not handed back", err)
+	}
+	if got := s.pages(); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("pages sent %v, want only page 1", got)
+	}
+	u := upload(t, tr, id)
+	if u.Status != tracker.StatusFailed || u.DeliveredPages != 1 || u.FailedPages != 1 {
+		t.Fatalf("upload %+v, want failed with page 2 undelivered", u)
+	}
+	fails, err := tr.Failures(ctx, id)
+	if err != nil || len(fails) != 1 || fails[0].Page != 2 || !strings.Contains(fails[0].Error, "cannot be decoded") {
+		t.Fatalf("failure log = %+v, %v", fails, err)
+	}
 }

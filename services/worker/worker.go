@@ -164,6 +164,12 @@ func (d *Deliverer) deliver(ctx context.Context, t Ticket, u *tracker.Upload, at
 			Page: page, Attempt: attempt, Outcome: string(tracker.Failed), Error: "page data no longer stored (older than the PAGES stream's max age)",
 		}, 0, log)
 	}
+	if errors.Is(err, queue.ErrPageUnreadable) {
+		// A damaged page would be handed back forever: record it instead.
+		return d.finish(ctx, t, u, outcomeFailed, &tracker.Attempt{
+			Page: page, Attempt: attempt, Outcome: string(tracker.Failed), At: d.now().UTC(), Error: err.Error(),
+		}, 0, log)
+	}
 	if err != nil {
 		return d.giveBack(ctx, t, u, attempt, fmt.Errorf("read page: %w", err))
 	}
