@@ -8,7 +8,7 @@ import "github.com/redis/go-redis/v9"
 //	KEYS[1] u    hash: tenant, template, status, totals, released, gen, dest, extra, times
 //	KEYS[2] p    hash: per page a:<n> attempts made, n:<n> next attempt (unix ms),
 //	             l:<n> lease "<token>|<expires ms>", r:<n> page released when <n> finished,
-//	             c:<n>:<token> retrying attempt last counted for that delivery;
+//	             c:<n> "<token>|<attempt>" of the retrying attempt counted last;
 //	             per ticket message m:<seq> its newest delivery
 //	KEYS[3] d    set: delivered pages
 //	KEYS[4] f    hash: failed page -> failure record (JSON)
@@ -147,11 +147,11 @@ if lease then
     superseded = '1'
   end
 end
--- c:<page>:<token> is the highest retrying attempt counted for that
--- delivery of the ticket.
-local counted = 'c:'..page..':'..ARGV[9]
+-- c:<page> is "<token>|<attempt>" of the retrying attempt counted last.
+local counted = 'c:'..page
+local mark = ARGV[9]..'|'..(ARGV[11] or '0')
 if outcome == 'retrying' and tonumber(ARGV[11] or '0') > 0
-   and tonumber(redis.call('HGET', KEYS[2], counted) or '0') >= tonumber(ARGV[11]) then
+   and redis.call('HGET', KEYS[2], counted) == mark then
   -- This attempt is counted already: the same call ran twice (a client
   -- resends a pipeline whose answers it lost). Another delivery's attempt
   -- with the same number (two workers both sent it after a lease lapsed)
@@ -168,11 +168,11 @@ if outcome == 'released' then return {'released', superseded} end
 if outcome == 'retrying' then
   redis.call('HINCRBY', KEYS[2], 'a:'..page, 1)
   redis.call('HSET', KEYS[2], 'n:'..page, ARGV[5])
-  if tonumber(ARGV[11] or '0') > 0 then redis.call('HSET', KEYS[2], counted, ARGV[11]) end
+  if tonumber(ARGV[11] or '0') > 0 then redis.call('HSET', KEYS[2], counted, mark) end
   return {'retrying', superseded}
 end
 redis.call('HINCRBY', KEYS[2], 'a:'..page, 1)
-redis.call('HDEL', KEYS[2], 'n:'..page)
+redis.call('HDEL', KEYS[2], 'n:'..page, counted)
 if outcome == 'delivered' then
   redis.call('SADD', KEYS[3], page)
 else
@@ -238,7 +238,7 @@ redis.call('DEL', KEYS[4], KEYS[6])
 local out = {tostring(#pages), tostring(gen)}
 local window = tonumber(ARGV[2])
 for i, p in ipairs(pages) do
-  redis.call('HDEL', KEYS[2], 'a:'..p, 'n:'..p, 'r:'..p, 'l:'..p)
+  redis.call('HDEL', KEYS[2], 'a:'..p, 'n:'..p, 'r:'..p, 'l:'..p, 'c:'..p)
   if i <= window then table.insert(out, tostring(p)) else redis.call('RPUSH', KEYS[6], p) end
 end
 local release = {}

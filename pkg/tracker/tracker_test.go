@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -553,5 +554,17 @@ func TestRetryingFinishesOfTwoDeliveriesBothCount(t *testing.T) {
 	}
 	if len(log) != 3 {
 		t.Fatalf("attempts log has %d entries, want 3", len(log))
+	}
+	// One mark per page, gone once the page is done.
+	finish(t, tr, "BOTH", 1, Finish{Outcome: Delivered, Token: "9.1", Now: now.Add(time.Second),
+		Attempt: &Attempt{Page: 1, Attempt: 4, Outcome: "delivered"}})
+	fields, err := tr.rdb.HKeys(context.Background(), tr.keys("BOTH")[1]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fields {
+		if strings.HasPrefix(f, "c:") {
+			t.Fatalf("page state keeps %q after the page was delivered (fields %v)", f, fields)
+		}
 	}
 }

@@ -124,12 +124,12 @@ func validIdempotencyKey(k string) error {
 	return nil
 }
 
-// runImport handles one import and returns the body of its 202 answer, or nil
-// when it was refused.
 // multipartReadBuffer is how much of a multipart import's body is read from
 // the connection at a time.
 const multipartReadBuffer = 256 << 10
 
+// runImport handles one import and returns the body of its 202 answer, or nil
+// when it was refused.
 func (a *API) runImport(w http.ResponseWriter, r *http.Request, tenant string) []byte {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {
@@ -445,8 +445,9 @@ func (s *staged) purgeLater() {
 }
 
 // stage reads every record, publishes the pages and waits until every page is
-// stored. Memory stays bounded: one page being filled plus a bounded window of
-// pages waiting for their acknowledgement.
+// stored. Memory stays bounded: two page buffers (one being filled, one being
+// published), the compressed and encoded copy of the page being published,
+// and a bounded window of pages waiting for their acknowledgement.
 func (a *API) stage(ctx context.Context, meta *importMeta, rd records.Reader) (_ *staged, err error) {
 	st := &staged{a: a, id: ulid.Make().String()}
 	// Mark the upload as staging, so that if this process dies mid-file, a
