@@ -129,15 +129,7 @@ func TestGetPageDecompresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := q.PublishPageAsync("Z", 1, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-f.Ok():
-	case err := <-f.Err():
-		t.Fatal(err)
-	}
+	storePage(t, q, "Z", 1, data)
 	p, err := q.GetPage(ctx, "Z", 1)
 	if err != nil || !bytes.Equal(p.GetRecords(), recs) {
 		t.Fatalf("GetPage = %d B, %v; want the %d B of records", len(p.GetRecords()), err, len(recs))

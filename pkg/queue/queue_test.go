@@ -26,15 +26,7 @@ func TestSetupIsIdempotentAndPagesRoundTrip(t *testing.T) {
 	}
 	data, _ := EncodePage(&hooklinev1.Page{UploadId: "U", Page: 2, RecordCount: 1, Records: []byte(`[{"a":"b"}]`)})
 	for range 2 { // a resent page is stored once
-		f, err := q.PublishPageAsync("U", 2, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			t.Fatal(err)
-		}
+		storePage(t, q, "U", 2, data)
 	}
 	s, _ := q.JetStream().Stream(ctx, PagesStream)
 	info, _ := s.Info(ctx)
@@ -83,5 +75,19 @@ func TestIsFull(t *testing.T) {
 func TestTicketMsgIDCarriesGeneration(t *testing.T) {
 	if a, b := TicketMsgID("U", 3, 0), TicketMsgID("U", 3, 1); a == b {
 		t.Fatal("a retry's ticket would be swallowed by de-duplication of the first pass")
+	}
+}
+
+// storePage publishes an encoded page and waits for its acknowledgement.
+func storePage(t *testing.T, q *Queue, id string, page int, data []byte) {
+	t.Helper()
+	f, err := q.PublishPageAsync(id, page, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-f.Ok():
+	case err := <-f.Err():
+		t.Fatal(err)
 	}
 }
