@@ -7,36 +7,37 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/hookline/hookline/pkg/jsonenc"
 )
 
-// csvReader reads CSV with a header row; each row becomes an object with the
-// column names as keys, in column order, and every value a string.
+// csvReader reads CSV with a header row; each row becomes a record (see
+// columns).
 type csvReader struct {
 	m       *meter
 	br      *bufio.Reader
 	cr      *csv.Reader
 	lim     Limits
-	bomLen  int64
+	delim   rune // 0: detected from the header line
+	plan    *Plan
+	cols    columns
 	started bool
-	keys    []byte // the JSON-encoded column names, each followed by ':'
-	ends    []int  // end of each column's key in keys
-	rec     int64  // records read
-	endLine int64  // line on which the last record (or the header) ended
+	rec     int64 // records read
+	endLine int64 // line on which the last record (or the header) ended
 	out     []byte
 	err     error
 }
 
-func newCSVReader(r io.Reader, lim Limits) *csvReader {
+// newCSVReader reads CSV from r, decoded as decodeText does, separated by
+// delim or, when delim is 0, by the delimiter of its header line.
+func newCSVReader(r io.Reader, lim Limits, delim rune, plan *Plan) *csvReader {
 	// encoding/csv holds a whole record in memory: the meter bounds it.
-	m := newMeter(r, 2*int64(lim.MaxRecordBytes)+slack)
+	m := newMeter(decodeText(r), 2*int64(lim.MaxRecordBytes)+slack)
 	br := bufio.NewReaderSize(m, 64<<10)
 	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1 // checked here, with a better message
 	cr.LazyQuotes = false
-	return &csvReader{m: m, br: br, cr: cr, lim: lim}
+	return &csvReader{m: m, br: br, cr: cr, lim: lim, delim: delim, plan: plan,
+		cols: columns{lim: lim, label: func(i int) string { return fmt.Sprintf("column %d", i+1) }}}
 }
 
 // Next returns the next row as a JSON object. The header is read by the
@@ -71,46 +72,29 @@ func (r *csvReader) next() ([]byte, error) {
 	}
 	r.rec++
 	line, _ := r.cr.FieldPos(0)
-	if len(row) != len(r.ends) {
+	if len(row) != len(r.cols.ends) {
 		return nil, &ParseError{Line: int64(line), Record: r.rec,
-			Msg: fmt.Sprintf("record has %d fields, the header has %d", len(row), len(r.ends))}
+			Msg: fmt.Sprintf("record has %d fields, the header has %d", len(row), len(r.cols.ends))}
 	}
-	out := append(r.out[:0], '{')
-	prev := 0
-	for i, v := range row {
-		if len(v) > r.lim.MaxFieldBytes {
-			fl, _ := r.cr.FieldPos(i)
-			return nil, &ParseError{Line: int64(fl), Record: r.rec,
-				Msg: fmt.Sprintf("field %s is %d bytes, over the limit of %d bytes",
-					r.keys[prev:r.ends[i]-1], len(v), r.lim.MaxFieldBytes)}
+	out, f := r.cols.appendRecord(r.out, row)
+	if f != nil {
+		if f.cell >= 0 {
+			fl, _ := r.cr.FieldPos(f.cell)
+			line = fl
 		}
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, r.keys[prev:r.ends[i]]...)
-		prev = r.ends[i]
-		out = jsonenc.AppendString(out, v)
-		if size := len(out) + 1; size > r.lim.MaxRecordBytes { // +1 for the '}'
-			// Stop early: out stays within MaxRecordBytes plus one field.
-			what := "is"
-			if i < len(row)-1 {
-				what = "is at least"
-			}
-			return nil, &ParseError{Line: int64(line), Record: r.rec,
-				Msg: fmt.Sprintf("record %s %d bytes as JSON, over the limit of %d bytes", what, size, r.lim.MaxRecordBytes)}
-		}
+		return nil, &ParseError{Line: int64(line), Record: r.rec, Msg: f.msg}
 	}
-	out = append(out, '}')
 	r.done(row)
 	return out, nil
 }
 
-// readHeader reads the header row and encodes the keys.
+// readHeader picks the delimiter and reads the header row.
 func (r *csvReader) readHeader() error {
-	if b, _ := r.br.Peek(len(bom)); string(b) == bom {
-		_, _ = r.br.Discard(len(bom))
-		r.bomLen = int64(len(bom))
+	if r.delim == 0 {
+		head, _ := r.br.Peek(r.br.Size())
+		r.delim = detectDelimiter(head)
 	}
+	r.cr.Comma = r.delim
 	hdr, err := r.cr.Read()
 	if err == io.EOF {
 		return &ParseError{Msg: "file has no header row"}
@@ -119,31 +103,11 @@ func (r *csvReader) readHeader() error {
 		return r.readError(err, 0)
 	}
 	line, _ := r.cr.FieldPos(0)
-	if len(hdr) > r.lim.MaxFields {
-		return &ParseError{Line: int64(line),
-			Msg: fmt.Sprintf("header has %d columns, over the limit of %d columns", len(hdr), r.lim.MaxFields)}
-	}
-	seen := make(map[string]int, len(hdr))
-	for i, name := range hdr {
-		fl, _ := r.cr.FieldPos(i)
-		if name == "" {
-			return &ParseError{Line: int64(fl), Msg: fmt.Sprintf("column %d has an empty name", i+1)}
+	if f := r.cols.setHeader(hdr, r.plan); f != nil {
+		if f.cell >= 0 {
+			line, _ = r.cr.FieldPos(f.cell)
 		}
-		if len(name) > r.lim.MaxFieldBytes {
-			return &ParseError{Line: int64(fl),
-				Msg: fmt.Sprintf("the name of column %d is %d bytes, over the limit of %d bytes", i+1, len(name), r.lim.MaxFieldBytes)}
-		}
-		start := len(r.keys)
-		r.keys = jsonenc.AppendString(r.keys, name)
-		// Compare encoded names: distinct invalid UTF-8 can encode the same.
-		key := string(r.keys[start:])
-		if j, dup := seen[key]; dup {
-			return &ParseError{Line: int64(fl),
-				Msg: fmt.Sprintf("duplicate column name %s (columns %d and %d)", key, j+1, i+1)}
-		}
-		seen[key] = i
-		r.keys = append(r.keys, ':')
-		r.ends = append(r.ends, len(r.keys))
+		return &ParseError{Line: int64(line), Msg: f.msg}
 	}
 	r.done(hdr)
 	return nil
@@ -151,7 +115,7 @@ func (r *csvReader) readHeader() error {
 
 // done notes the end of a row: the meter's window restarts there.
 func (r *csvReader) done(row []string) {
-	r.m.mark = r.bomLen + r.cr.InputOffset()
+	r.m.mark = r.cr.InputOffset()
 	last := len(row) - 1
 	line, _ := r.cr.FieldPos(last)
 	r.endLine = int64(line) + int64(strings.Count(row[last], "\n"))

@@ -1,13 +1,16 @@
-// Package records reads the records of uploaded files (CSV, a JSON array of
-// objects, NDJSON) as a stream, one record at a time, in bounded memory
-// whatever the size of the file.
+// Package records reads the records of uploaded files (CSV and TSV, XLSX, a
+// JSON array of objects, NDJSON) as a stream, one record at a time, in
+// bounded memory whatever the size of the file. Open finds a file's format
+// and reads it; the finding of formats, text encodings and CSV delimiters
+// lives in this package alone.
 //
 // Every record comes out as the compact JSON encoding of one JSON object,
 // ready to be placed into a JSON array without re-encoding. Object keys keep
 // the order of the input (CSV: the header's column order).
 //
-// Invalid UTF-8 never reaches the output: in CSV cells it is replaced with
-// U+FFFD the way encoding/json does, and in JSON strings each invalid byte is
+// Invalid UTF-8 never reaches the output. CSV is decoded first (a byte
+// order mark dropped, UTF-16 decoded, bytes that are not UTF-8 read as
+// Windows-1252: see decodeText); in JSON strings each invalid byte is
 // replaced with the escape \ufffd (which encoding/json decodes the same way).
 package records
 
@@ -24,7 +27,9 @@ type Format string
 
 // The supported formats.
 const (
-	CSV       Format = "csv"    // comma-separated values with a header row
+	CSV       Format = "csv"    // comma-separated values with a header row (or ; tab |)
+	TSV       Format = "tsv"    // tab-separated values with a header row
+	XLSX      Format = "xlsx"   // an Excel workbook (Office Open XML)
 	JSONArray Format = "json"   // one JSON array of objects
 	NDJSON    Format = "ndjson" // one JSON object per line (also known as JSON Lines)
 )
@@ -48,13 +53,19 @@ func DetectFormat(contentType, filename string) (Format, error) {
 	switch mt {
 	case "text/csv", "application/csv", "text/x-csv", "application/x-csv":
 		return CSV, nil
+	case "text/tab-separated-values", "text/tsv":
+		return TSV, nil
+	case "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+		return XLSX, nil
 	case "application/json", "text/json":
 		return JSONArray, nil
 	case "application/x-ndjson", "application/ndjson",
 		"application/jsonl", "application/x-jsonl",
 		"application/jsonlines", "application/x-jsonlines":
 		return NDJSON, nil
-	case "", "application/octet-stream", "text/plain":
+	case "", "application/octet-stream", "text/plain",
+		// Browsers on Windows send CSV files as Excel's.
+		"application/vnd.ms-excel":
 		// Fall back to the file name.
 	default:
 		return "", fmt.Errorf("%w: content type %q", ErrUnknownFormat, contentType)
@@ -74,6 +85,12 @@ func DetectFormat(contentType, filename string) (Format, error) {
 		return JSONArray, nil
 	case ".ndjson", ".jsonl":
 		return NDJSON, nil
+	case ".tsv", ".tab":
+		return TSV, nil
+	case ".xlsx":
+		return XLSX, nil
+	case ".xls":
+		return "", legacyExcel(describe(contentType, filename))
 	}
 	switch {
 	case mt == "" && filename == "":
@@ -134,16 +151,19 @@ type Reader interface {
 	Next() ([]byte, error)
 }
 
-// NewReader returns a Reader of records in format f read from r. It reads
-// nothing before the first call to Next. An unknown format is an error
-// wrapping ErrUnknownFormat.
+// NewReader returns a Reader of records in format f read from r, for the
+// formats that stream (all but XLSX, which Open reads). It reads nothing
+// before the first call to Next. An unknown format is an error wrapping
+// ErrUnknownFormat.
 //
 // A UTF-8 byte order mark at the start of r is skipped in every format.
 func NewReader(f Format, r io.Reader, lim Limits) (Reader, error) {
 	lim = lim.withDefaults()
 	switch f {
 	case CSV:
-		return newCSVReader(r, lim), nil
+		return newCSVReader(r, lim, 0, nil), nil
+	case TSV:
+		return newCSVReader(r, lim, '\t', nil), nil
 	case JSONArray:
 		return newArrayReader(r, lim), nil
 	case NDJSON:
@@ -163,8 +183,11 @@ type ParseError struct {
 	// set it; CSV errors do not (they name the line, and the column in Msg).
 	Offset int64
 	// Record is the 1-based number of the record at fault; 0 when the fault
-	// is not in a record (a CSV header, the brackets of a JSON array).
+	// is not in a record (a CSV header, the brackets of a JSON array) or when
+	// Row names it.
 	Record int64
+	// Row is the 1-based row of a worksheet (XLSX), else 0.
+	Row int64
 	// Msg says what is wrong.
 	Msg string
 }
@@ -184,6 +207,13 @@ func (e *ParseError) Error() string {
 		}
 		b = append(b, "byte "...)
 		b = strconv.AppendInt(b, e.Offset, 10)
+	}
+	if e.Row > 0 {
+		if len(b) > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, "row "...)
+		b = strconv.AppendInt(b, e.Row, 10)
 	}
 	if len(b) > 0 {
 		b = append(b, ": "...)

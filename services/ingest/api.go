@@ -47,6 +47,12 @@ type APIConfig struct {
 	MaxFileBytes int64 // multipart bodies; 0: no limit
 	MaxRecords   int   // records per import; 0: no limit
 	RecordLimits records.Limits
+	// MaxUnzipBytes bounds an XLSX file unzipped (HOOKLINE_MAX_UNZIP_BYTES;
+	// 0: records.DefaultMaxUnzipBytes).
+	MaxUnzipBytes int64
+	// TempDir is where XLSX files are spooled while they are read
+	// (HOOKLINE_TEMP_DIR; "": the system's).
+	TempDir string
 	// PageCompression is how pages are stored (HOOKLINE_PAGE_COMPRESSION;
 	// the zero value is S2).
 	PageCompression queue.Compression
@@ -153,6 +159,7 @@ type webhookView struct {
 	Timeout        int64  `json:"timeout"`
 	MaxInFlight    int    `json:"maxInFlight"`
 	SigningSecret  string `json:"signingSecret,omitempty"`
+	RecordFormat   json.RawMessage `json:"recordFormat,omitempty"`
 	// PreviousSecretExpiresAt: until then the replaced secret signs too.
 	PreviousSecretExpiresAt *time.Time `json:"previousSigningSecretExpiresAt,omitempty"`
 }
@@ -162,6 +169,7 @@ func viewTemplate(t *Template) templateView {
 		URL: t.Webhook.URL, AuthHeaderName: t.Webhook.AuthHeaderName, ChunkSize: t.Webhook.ChunkSize,
 		RetryCount: t.Webhook.RetryCount, RetryInterval: t.Webhook.RetryInterval.Milliseconds(),
 		Timeout: t.Webhook.Timeout.Milliseconds(), MaxInFlight: t.Webhook.MaxInFlight,
+		RecordFormat: t.Webhook.RecordFormat,
 	}
 	if t.Webhook.SealedSigningSecret != "" {
 		wh.SigningSecret = "whsec_…" + t.Webhook.SigningSecretHint

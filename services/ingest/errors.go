@@ -55,6 +55,9 @@ func toHTTP(err error) (int, errorDetail) {
 	var parse *records.ParseError
 	var tooBig *http.MaxBytesError
 	var quota *QuotaError
+	var option *records.OptionError
+	var limit *records.LimitError
+	var column *records.ColumnError
 	switch {
 	case errors.As(err, &api):
 		return api.Status, errorDetail{Code: api.Code, Message: api.Message, Field: api.Field}
@@ -70,6 +73,12 @@ func toHTTP(err error) (int, errorDetail) {
 		return http.StatusBadRequest, errorDetail{Code: "invalid_argument", Message: field.Message, Field: field.Field}
 	case errors.As(err, &parse):
 		return http.StatusBadRequest, errorDetail{Code: "invalid_argument", Message: parse.Error(), Field: "file"}
+	case errors.As(err, &column):
+		return http.StatusBadRequest, errorDetail{Code: "invalid_argument", Message: column.Error(), Field: "file"}
+	case errors.As(err, &option):
+		return http.StatusBadRequest, errorDetail{Code: "invalid_argument", Message: option.Msg, Field: option.Field}
+	case errors.As(err, &limit):
+		return http.StatusRequestEntityTooLarge, errorDetail{Code: "too_large", Message: limit.Msg, Field: "file"}
 	case errors.Is(err, records.ErrUnknownFormat):
 		return http.StatusUnsupportedMediaType, errorDetail{Code: "unsupported_media_type", Message: err.Error(), Field: "file"}
 	case errors.As(err, &tooBig):

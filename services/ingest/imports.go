@@ -43,9 +43,12 @@ const (
 // importMeta is what an import says besides its records.
 type importMeta struct {
 	template    *Template
+	plan        *records.Plan // the template's recordFormat, compiled; nil: none
 	authValue   string
 	extra       json.RawMessage
 	hasTemplate bool
+	sheet       string // XLSX: the worksheet to read ("": the first)
+	delimiter   rune   // CSV: 0 detects it
 }
 
 // accepted is the 202 answer.
@@ -189,7 +192,7 @@ func (a *API) importJSON(ctx context.Context, tenant string, body io.Reader) (*a
 	if err != nil {
 		return nil, err
 	}
-	st, err := a.stage(ctx, &p.meta, rd) // on an error, even mid-array, stage purges what it stored
+	st, err := a.stage(ctx, &p.meta, records.ApplyPlan(rd, p.meta.plan)) // on an error, even mid-array, stage purges what it stored
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +243,14 @@ func (a *API) meta(ctx context.Context, tenant, code string) (*importMeta, error
 		}
 		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
-	return &importMeta{template: t, hasTemplate: true}, nil
+	m := &importMeta{template: t, hasTemplate: true}
+	if len(t.Webhook.RecordFormat) > 0 {
+		// Checked when the template was stored: an error here is ours.
+		if m.plan, err = records.CompilePlan(t.Webhook.RecordFormat); err != nil {
+			return nil, fmt.Errorf("template %q: stored recordFormat: %w", code, err)
+		}
+	}
+	return m, nil
 }
 
 func templateRequired() error {
@@ -273,6 +283,25 @@ func setExtraJSON(m *importMeta, raw json.RawMessage) error {
 		return badRequest("extra", "extra is not valid JSON")
 	}
 	m.extra = buf.Bytes()
+	return nil
+}
+
+// setFileOption takes the form fields that say how to read the file: sheet
+// (an XLSX worksheet's name) and delimiter (a CSV file's: , ; | or a tab,
+// also written "tab").
+func setFileOption(m *importMeta, name, v string) error {
+	if name == "sheet" {
+		m.sheet = v
+		return nil
+	}
+	d := []rune(v)
+	if strings.EqualFold(v, "tab") {
+		d = []rune{'\t'}
+	}
+	if len(d) != 1 || !records.ValidDelimiter(d[0]) {
+		return badRequest("delimiter", `delimiter must be one of , ; | or a tab (also written "tab")`)
+	}
+	m.delimiter = d[0]
 	return nil
 }
 
@@ -316,7 +345,7 @@ func (a *API) importMultipart(ctx context.Context, tenant string, mr *multipart.
 		}
 		name := part.FormName()
 		switch name {
-		case "template", "authHeaderValue", "extra":
+		case "template", "authHeaderValue", "extra", "sheet", "delimiter":
 			v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 			if err != nil {
 				return nil, badRequest(name, "cannot read field "+name+": "+err.Error())
@@ -333,7 +362,12 @@ func (a *API) importMultipart(ctx context.Context, tenant string, mr *multipart.
 				if err != nil {
 					return nil, err
 				}
-				meta.template, meta.hasTemplate = m.template, true
+				meta.template, meta.plan, meta.hasTemplate = m.template, m.plan, true
+			case "sheet", "delimiter":
+				if st != nil {
+					return nil, badRequest(name, "field "+name+" must come before file")
+				}
+				err = setFileOption(meta, name, string(v))
 			case "authHeaderValue":
 				err = setAuthValue(meta, string(v))
 			case "extra":
@@ -349,26 +383,29 @@ func (a *API) importMultipart(ctx context.Context, tenant string, mr *multipart.
 			if st != nil {
 				return nil, badRequest("file", "only one file per import")
 			}
-			format, err := records.DetectFormat(part.Header.Get("Content-Type"), part.FileName())
+			rd, err := records.Open(part, part.Header.Get("Content-Type"), part.FileName(), records.Options{
+				Limits: a.cfg.RecordLimits, Delimiter: meta.delimiter, Sheet: meta.sheet,
+				TempDir: a.cfg.TempDir, MaxUnzipBytes: a.cfg.MaxUnzipBytes, Plan: meta.plan,
+			})
 			if err != nil {
 				return nil, err
 			}
-			rd, err := records.NewReader(format, part, a.cfg.RecordLimits)
-			if err != nil {
-				return nil, err
+			st, err = a.stage(ctx, meta, rd)
+			if cerr := rd.Close(); cerr != nil {
+				a.log.Warn("remove the spooled copy of an import", zap.Error(cerr))
 			}
-			if st, err = a.stage(ctx, meta, rd); err != nil {
+			if err != nil {
 				return nil, err
 			}
 		default:
-			return nil, badRequest(name, fmt.Sprintf("unknown field %q: expected template, authHeaderValue, extra and file", name))
+			return nil, badRequest(name, fmt.Sprintf("unknown field %q: expected template, authHeaderValue, extra, sheet, delimiter and file", name))
 		}
 	}
 	if !meta.hasTemplate {
 		return nil, templateRequired()
 	}
 	if st == nil {
-		return nil, badRequest("file", "file is required: a CSV, JSON or NDJSON file")
+		return nil, badRequest("file", "file is required: a CSV, TSV, XLSX, JSON or NDJSON file")
 	}
 	return a.commit(ctx, tenant, meta, st)
 }

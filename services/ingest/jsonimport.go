@@ -225,7 +225,7 @@ func (p *jsonImport) member() error {
 		if err != nil {
 			return err
 		}
-		p.meta.template, p.meta.hasTemplate = m.template, true
+		p.meta.template, p.meta.plan, p.meta.hasTemplate = m.template, m.plan, true
 	case fieldAuth:
 		// Escapes take at most 6 bytes per byte: a longer value is too long.
 		v, ok, err := p.stringValue(name, c, 6*MaxAuthHeaderValue+2)

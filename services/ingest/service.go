@@ -19,6 +19,7 @@ import (
 	"github.com/hookline/hookline/pkg/config"
 	"github.com/hookline/hookline/pkg/ops"
 	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/records"
 	"github.com/hookline/hookline/pkg/tracker"
 )
 
@@ -27,7 +28,7 @@ type Config struct {
 	config.Common
 	Addr    string            // HOOKLINE_ADDR, default ":8080"
 	APIKeys map[string]string // HOOKLINE_API_KEYS "tenant:key,tenant:key" → key → tenant
-	API     APIConfig         // HOOKLINE_MAX_BODY_BYTES, HOOKLINE_MAX_FILE_BYTES, HOOKLINE_MAX_RECORDS, HOOKLINE_PAGE_COMPRESSION
+	API     APIConfig         // HOOKLINE_MAX_BODY_BYTES, HOOKLINE_MAX_FILE_BYTES, HOOKLINE_MAX_RECORDS, HOOKLINE_MAX_UNZIP_BYTES, HOOKLINE_TEMP_DIR, HOOKLINE_PAGE_COMPRESSION
 	// AdminToken (HOOKLINE_ADMIN_TOKEN, 32 characters or more) turns on the
 	// admin API of tenants and keys; unset, it answers 404.
 	AdminToken string
@@ -84,6 +85,11 @@ func LoadConfig(env config.Env) (Config, error) {
 	if c.API.MaxRecords, err = config.Int(env, "HOOKLINE_MAX_RECORDS", 0); err != nil || c.API.MaxRecords < 0 {
 		errs = append(errs, fmt.Errorf("HOOKLINE_MAX_RECORDS must be a whole number (0: no limit)"))
 	}
+	if n, err = config.Int(env, "HOOKLINE_MAX_UNZIP_BYTES", records.DefaultMaxUnzipBytes); err != nil || n < 1 {
+		errs = append(errs, fmt.Errorf("HOOKLINE_MAX_UNZIP_BYTES must be a number of bytes of at least 1"))
+	}
+	c.API.MaxUnzipBytes = int64(n)
+	c.API.TempDir = env("HOOKLINE_TEMP_DIR")
 	if v := env("HOOKLINE_PAGE_COMPRESSION"); v != "" {
 		if c.API.PageCompression, err = queue.ParseCompression(v); err != nil {
 			errs = append(errs, fmt.Errorf("HOOKLINE_PAGE_COMPRESSION must be s2 (the default) or none, got %q", v))

@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookline/hookline/pkg/records"
 	"github.com/hookline/hookline/pkg/templates"
 	"github.com/hookline/hookline/pkg/webhook"
 )
@@ -67,6 +70,7 @@ type WebhookInput struct {
 	Timeout        *int64  `json:"timeout"`
 	MaxInFlight    *int    `json:"maxInFlight"`
 	SigningSecret  *string `json:"signingSecret"`
+	RecordFormat   json.RawMessage `json:"recordFormat"`
 }
 
 // ValidateHeaderName checks an auth header name: an HTTP token that hookline
@@ -176,6 +180,20 @@ func (in *TemplateInput) Build(code, tenant string, old *Template, seal func(str
 			bad(f+"maxInFlight", "maxInFlight must be between 1 and %d", MaxInFlight)
 		}
 		t.Webhook.MaxInFlight = *wh.MaxInFlight
+	}
+	if rf := bytes.TrimSpace(wh.RecordFormat); len(rf) > 0 && string(rf) != "null" {
+		if _, err := records.CompilePlan(rf); err != nil {
+			var pe *records.PlanError
+			field := f + "recordFormat"
+			if errors.As(err, &pe) && pe.Path != "" {
+				field += "." + pe.Path
+			}
+			bad(field, "%v", err)
+		} else {
+			var c bytes.Buffer
+			_ = json.Compact(&c, rf)
+			t.Webhook.RecordFormat = c.Bytes()
+		}
 	}
 	if wh.SigningSecret != nil {
 		secret := *wh.SigningSecret
