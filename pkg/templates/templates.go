@@ -37,8 +37,8 @@ type Webhook struct {
 	MaxInFlight         int           `json:"maxInFlight"`
 	SealedSigningSecret string        `json:"signingSecret,omitempty"`
 	// RecordFormat shapes each record (api.md §6); empty keeps the file's.
-	RecordFormat json.RawMessage `json:"recordFormat,omitempty"`
-	SigningSecretHint   string        `json:"signingSecretHint,omitempty"` // last 4 characters, shown masked
+	RecordFormat      json.RawMessage `json:"recordFormat,omitempty"`
+	SigningSecretHint string          `json:"signingSecretHint,omitempty"` // last 4 characters, shown masked
 	// After a rotation the previous secret still signs, alongside the new
 	// one, until PreviousSecretExpiresAt, so receivers can switch at leisure.
 	SealedPreviousSecret    string    `json:"previousSigningSecret,omitempty"`

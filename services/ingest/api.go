@@ -151,14 +151,14 @@ type templateView struct {
 }
 
 type webhookView struct {
-	URL            string `json:"url"`
-	AuthHeaderName string `json:"authHeaderName,omitempty"`
-	ChunkSize      int    `json:"chunkSize"`
-	RetryCount     int    `json:"retryCount"`
-	RetryInterval  int64  `json:"retryInterval"`
-	Timeout        int64  `json:"timeout"`
-	MaxInFlight    int    `json:"maxInFlight"`
-	SigningSecret  string `json:"signingSecret,omitempty"`
+	URL            string          `json:"url"`
+	AuthHeaderName string          `json:"authHeaderName,omitempty"`
+	ChunkSize      int             `json:"chunkSize"`
+	RetryCount     int             `json:"retryCount"`
+	RetryInterval  int64           `json:"retryInterval"`
+	Timeout        int64           `json:"timeout"`
+	MaxInFlight    int             `json:"maxInFlight"`
+	SigningSecret  string          `json:"signingSecret,omitempty"`
 	RecordFormat   json.RawMessage `json:"recordFormat,omitempty"`
 	// PreviousSecretExpiresAt: until then the replaced secret signs too.
 	PreviousSecretExpiresAt *time.Time `json:"previousSigningSecretExpiresAt,omitempty"`

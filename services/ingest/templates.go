@@ -62,14 +62,14 @@ type TemplateInput struct {
 
 // WebhookInput is the "destination.webhook" object of a template.
 type WebhookInput struct {
-	URL            string  `json:"url"`
-	AuthHeaderName string  `json:"authHeaderName"`
-	ChunkSize      *int    `json:"chunkSize"`
-	RetryCount     *int    `json:"retryCount"`
-	RetryInterval  *int64  `json:"retryInterval"`
-	Timeout        *int64  `json:"timeout"`
-	MaxInFlight    *int    `json:"maxInFlight"`
-	SigningSecret  *string `json:"signingSecret"`
+	URL            string          `json:"url"`
+	AuthHeaderName string          `json:"authHeaderName"`
+	ChunkSize      *int            `json:"chunkSize"`
+	RetryCount     *int            `json:"retryCount"`
+	RetryInterval  *int64          `json:"retryInterval"`
+	Timeout        *int64          `json:"timeout"`
+	MaxInFlight    *int            `json:"maxInFlight"`
+	SigningSecret  *string         `json:"signingSecret"`
 	RecordFormat   json.RawMessage `json:"recordFormat"`
 }
 

@@ -13,7 +13,7 @@ const usage = `hookline: deliver imported spreadsheet records to webhooks, page 
 Usage:
   hookline dev                         run ingest + worker in one process (embedded NATS)
   hookline receiver [-addr A] [-fail N] print the webhooks it receives (a local test endpoint)
-  hookline import -template CODE -file F [-auth-value V] [-extra E] [-wait]
+  hookline import -template CODE -file F [-auth-value V] [-extra E] [-sheet S] [-delimiter D] [-wait]
   hookline status UPLOAD_ID            show an upload's status
   hookline attempts UPLOAD_ID          show an upload's delivery attempts
   hookline retry UPLOAD_ID             send an upload's failed pages again
