@@ -36,8 +36,8 @@ type scriptCall struct {
 	ctx    context.Context
 	script *redis.Script
 	keys   []string
-	args   []any
-	res    []string
+	req    []byte
+	res    string
 	err    error
 	done   chan struct{}
 }
@@ -68,21 +68,21 @@ func (b *batcher) close() {
 // run runs script as EVALSHA in the next pipeline and returns its answer
 // as strings. If ctx ends first, run returns ctx's error; the script may
 // still run (as with any call whose answer is lost on the way).
-func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, args ...any) ([]string, error) {
+func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, req []byte) (string, error) {
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
-		return script.Run(ctx, b.rdb, keys, args...).StringSlice()
+		return script.Run(ctx, b.rdb, keys, req).Text()
 	}
 	c := callPool.Get().(*scriptCall)
-	c.ctx, c.script, c.keys, c.args = ctx, script, keys, args
+	c.ctx, c.script, c.keys, c.req = ctx, script, keys, req
 	select {
 	case b.calls <- c:
 		b.mu.RUnlock()
 	case <-ctx.Done():
 		b.mu.RUnlock()
 		b.recycle(c)
-		return nil, ctx.Err()
+		return "", ctx.Err()
 	}
 	select {
 	case <-c.done:
@@ -91,7 +91,7 @@ func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, 
 		return res, err
 	case <-ctx.Done():
 		// The sender still owns c: it is dropped, not recycled.
-		return nil, ctx.Err()
+		return "", ctx.Err()
 	}
 }
 
@@ -139,15 +139,15 @@ func (b *batcher) send() {
 func (b *batcher) exec(batch []*scriptCall, cmds []*redis.Cmd) {
 	pipe := b.rdb.Pipeline()
 	for _, c := range batch {
-		cmds = append(cmds, pipe.EvalSha(context.WithoutCancel(c.ctx), c.script.Hash(), c.keys, c.args...))
+		cmds = append(cmds, pipe.EvalSha(context.WithoutCancel(c.ctx), c.script.Hash(), c.keys, c.req))
 	}
 	// The pipeline's context is the first call's: the pipeline is not
 	// abandoned because one caller gave up (the others still wait for it).
 	_, _ = pipe.Exec(context.WithoutCancel(batch[0].ctx))
 	for i, c := range batch {
-		res, err := cmds[i].StringSlice()
+		res, err := cmds[i].Text()
 		if err != nil && isNoScript(err) {
-			res, err = c.script.Run(context.WithoutCancel(c.ctx), b.rdb, c.keys, c.args...).StringSlice()
+			res, err = c.script.Run(context.WithoutCancel(c.ctx), b.rdb, c.keys, c.req).Text()
 		}
 		c.res, c.err = res, err
 		c.done <- struct{}{}

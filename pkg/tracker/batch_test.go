@@ -65,34 +65,35 @@ func deliverConcurrently(tr *Tracker, id string, pages, window int) error {
 			defer wg.Done()
 			for page := range work {
 				tok := fmt.Sprintf("t%d", page)
-				b, err := tr.Begin(ctx, id, page, 0, tok, time.Minute, time.Now())
-				if err != nil || b.State != BeginGo {
-					errs <- fmt.Errorf("page %d: begin %v, %v", page, b.State, err)
+				c := Call{Upload: id, Page: page, Token: tok}
+				b, err := tr.Begin(ctx, c, time.Minute, time.Now())
+				if err != nil || b.Kind != Send {
+					errs <- fmt.Errorf("page %d: begin %v, %v", page, b.Kind, err)
 					return
 				}
 				if b.Upload.Destination.MaxInFlight != window || b.Upload.TotalPages != pages {
 					errs <- fmt.Errorf("page %d: begin answered another upload's data: %+v", page, b.Upload)
 					return
 				}
-				f, err := tr.Finish(ctx, id, page, Finish{Outcome: Delivered, Token: tok, Now: time.Now()})
+				f, err := tr.Finish(ctx, c, Finish{Outcome: Delivered, Now: time.Now()})
 				if err != nil {
 					errs <- err
 					return
 				}
 				mu.Lock()
-				if f.CompletedNow {
+				if f.Completion != nil {
 					completions++
 				}
-				if f.Released > 0 {
-					if seen[f.Released] {
+				if f.Next > 0 {
+					if seen[f.Next] {
 						mu.Unlock()
-						errs <- fmt.Errorf("page %d released twice", f.Released)
+						errs <- fmt.Errorf("page %d let go twice", f.Next)
 						return
 					}
-					seen[f.Released] = true
-					work <- f.Released
+					seen[f.Next] = true
+					work <- f.Next
 				}
-				if f.CompletedNow {
+				if f.Completion != nil {
 					close(work) // every page is finished: the others stop
 				}
 				mu.Unlock()
@@ -125,13 +126,13 @@ func TestPipeliningReloadsFlushedScripts(t *testing.T) {
 	if err := tr.rdb.ScriptFlush(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if b := begin(t, tr, "FLUSH", 1, "a", time.Now()); b.State != BeginGo {
-		t.Fatalf("begin after SCRIPT FLUSH: %v, want go", b.State)
+	if b := begin(t, tr, "FLUSH", 1, "a", time.Now()); b.Kind != Send {
+		t.Fatalf("begin after SCRIPT FLUSH: %v, want go", b.Kind)
 	}
 	if err := tr.rdb.ScriptFlush(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if f := finish(t, tr, "FLUSH", 1, Finish{Outcome: Delivered, Token: "a"}); f.Delivered != 1 {
+	if f := finish(t, tr, Call{Upload: "FLUSH", Page: 1, Token: "a"}, Finish{Outcome: Delivered}); f.Kind != Done || !f.Recorded {
 		t.Fatalf("finish after SCRIPT FLUSH: %+v, want 1 delivered", f)
 	}
 }
@@ -144,11 +145,11 @@ func TestPipeliningCallerGivesUp(t *testing.T) {
 	create(t, tr, "CANCEL", 2, 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := tr.Begin(ctx, "CANCEL", 1, 0, "a", time.Minute, time.Now()); !errors.Is(err, context.Canceled) {
+	if _, err := tr.Begin(ctx, Call{Upload: "CANCEL", Page: 1, Token: "a"}, time.Minute, time.Now()); !errors.Is(err, context.Canceled) {
 		t.Fatalf("begin with a cancelled context: %v, want context.Canceled", err)
 	}
-	if b := begin(t, tr, "CANCEL", 2, "b", time.Now()); b.State != BeginGo {
-		t.Fatalf("begin after another caller gave up: %v, want go", b.State)
+	if b := begin(t, tr, "CANCEL", 2, "b", time.Now()); b.Kind != Send {
+		t.Fatalf("begin after another caller gave up: %v, want go", b.Kind)
 	}
 }
 
@@ -158,10 +159,10 @@ func TestPipeliningAfterClose(t *testing.T) {
 	create(t, tr, "CLOSED", 1, 1)
 	tr.Close()
 	tr.Close() // twice is fine
-	if b := begin(t, tr, "CLOSED", 1, "a", time.Now()); b.State != BeginGo {
-		t.Fatalf("begin after Close: %v, want go", b.State)
+	if b := begin(t, tr, "CLOSED", 1, "a", time.Now()); b.Kind != Send {
+		t.Fatalf("begin after Close: %v, want go", b.Kind)
 	}
-	if f := finish(t, tr, "CLOSED", 1, Finish{Outcome: Delivered, Token: "a"}); !f.CompletedNow {
+	if f := finish(t, tr, Call{Upload: "CLOSED", Page: 1, Token: "a"}, Finish{Outcome: Delivered}); f.Completion == nil {
 		t.Fatalf("finish after Close: %+v, want the upload completed", f)
 	}
 }
@@ -195,57 +196,57 @@ func TestDestinationCacheKeysOnText(t *testing.T) {
 	}
 }
 
-// TestFinishLeasesTheReleasedPage: with a chain lease, finishing a delivered
-// page leases the page it releases for the same token, as Begin would;
+// TestFinishLeasesTheReleasedPage: with carry, finishing a delivered
+// page leases its next page for the same token, as Begin would;
 // without one, or when the released page is not free, it does not.
 func TestFinishLeasesTheReleasedPage(t *testing.T) {
 	tr := newTracker(t)
 	create(t, tr, "CHAIN", 4, 1)
 	now := time.Now()
-	if b := begin(t, tr, "CHAIN", 1, "m1", now); b.State != BeginGo {
-		t.Fatalf("begin page 1: %v", b.State)
+	if b := begin(t, tr, "CHAIN", 1, "m1", now); b.Kind != Send {
+		t.Fatalf("begin page 1: %v", b.Kind)
 	}
-	f := finish(t, tr, "CHAIN", 1, Finish{Outcome: Delivered, Token: "m1", Now: now, ChainLease: time.Minute})
-	if f.Released != 2 || !f.NextLeased || f.NextAttempts != 0 {
+	f := finish(t, tr, Call{Upload: "CHAIN", Page: 1, Token: "m1"}, Finish{Outcome: Delivered, Now: now, Carry: time.Minute})
+	if f.Kind != Send || f.Page != 2 || f.Attempts != 0 || !f.Recorded {
 		t.Fatalf("finish page 1 = %+v, want page 2 released and leased", f)
 	}
-	if b := begin(t, tr, "CHAIN", 2, "other", now); b.State != BeginBusy {
-		t.Fatalf("another token's begin of the leased page 2: %v, want busy", b.State)
+	if b := begin(t, tr, "CHAIN", 2, "other", now); b.Kind != Busy {
+		t.Fatalf("another token's begin of the leased page 2: %v, want busy", b.Kind)
 	}
-	if b := begin(t, tr, "CHAIN", 2, "m1", now); b.State != BeginGo {
-		t.Fatalf("the chain's own begin of page 2: %v, want go", b.State)
+	if b := begin(t, tr, "CHAIN", 2, "m1", now); b.Kind != Send {
+		t.Fatalf("the chain's own begin of page 2: %v, want go", b.Kind)
 	}
 
 	// Page 2 fails once: its retry time is ahead, so finishing page 2's
 	// attempt does not lease anything, and a later chain lease of page 3
 	// carries page 3's attempts.
-	if f := finish(t, tr, "CHAIN", 2, Finish{Outcome: Retrying, Token: "m1", Now: now, NextAt: now.Add(time.Hour), ChainLease: time.Minute}); f.NextLeased {
+	if f := finish(t, tr, Call{Upload: "CHAIN", Page: 2, Token: "m1"}, Finish{Outcome: Retrying, Now: now, NextAt: now.Add(time.Hour), Carry: time.Minute}); f.Kind != Wait {
 		t.Fatalf("a retrying page leased the next: %+v", f)
 	}
-	if b := begin(t, tr, "CHAIN", 2, "m1", now.Add(2*time.Hour)); b.State != BeginGo || b.Attempts != 1 {
+	if b := begin(t, tr, "CHAIN", 2, "m1", now.Add(2*time.Hour)); b.Kind != Send || b.Attempts != 1 {
 		t.Fatalf("page 2 after its retry time: %+v", b)
 	}
 	// Someone else holds page 3: the chain does not take it.
-	if _, err := tr.rdb.HSet(context.Background(), tr.keys("CHAIN")[1], "l:3", "other|"+ms(now.Add(time.Hour))).Result(); err != nil {
+	if _, err := tr.rdb.HSet(context.Background(), tr.upload("CHAIN").pages, "l:3", "other|"+ms(now.Add(time.Hour))).Result(); err != nil {
 		t.Fatal(err)
 	}
-	f = finish(t, tr, "CHAIN", 2, Finish{Outcome: Delivered, Token: "m1", Now: now.Add(2 * time.Hour), ChainLease: time.Minute})
-	if f.Released != 3 || f.NextLeased {
+	f = finish(t, tr, Call{Upload: "CHAIN", Page: 2, Token: "m1"}, Finish{Outcome: Delivered, Now: now.Add(2 * time.Hour), Carry: time.Minute})
+	if f.Kind != Done || f.Next != 3 {
 		t.Fatalf("finish page 2 = %+v, want page 3 released but not leased (held by another)", f)
 	}
 	// Without a chain lease nothing is leased.
-	if b := begin(t, tr, "CHAIN", 3, "other", now.Add(2*time.Hour)); b.State != BeginGo {
-		t.Fatalf("begin page 3: %v", b.State)
+	if b := begin(t, tr, "CHAIN", 3, "other", now.Add(2*time.Hour)); b.Kind != Send {
+		t.Fatalf("begin page 3: %v", b.Kind)
 	}
-	f = finish(t, tr, "CHAIN", 3, Finish{Outcome: Delivered, Token: "other", Now: now.Add(2 * time.Hour)})
-	if f.Released != 4 || f.NextLeased {
+	f = finish(t, tr, Call{Upload: "CHAIN", Page: 3, Token: "other"}, Finish{Outcome: Delivered, Now: now.Add(2 * time.Hour)})
+	if f.Kind != Done || f.Next != 4 {
 		t.Fatalf("finish page 3 without a chain lease = %+v", f)
 	}
-	if b := begin(t, tr, "CHAIN", 4, "fresh", now.Add(2*time.Hour)); b.State != BeginGo {
-		t.Fatalf("page 4 was leased without a chain lease: %v", b.State)
+	if b := begin(t, tr, "CHAIN", 4, "fresh", now.Add(2*time.Hour)); b.Kind != Send {
+		t.Fatalf("page 4 was leased without a chain lease: %v", b.Kind)
 	}
 	// The last page completes the upload: nothing to lease.
-	if f := finish(t, tr, "CHAIN", 4, Finish{Outcome: Delivered, Token: "fresh", Now: now.Add(2 * time.Hour), ChainLease: time.Minute}); !f.CompletedNow || f.NextLeased {
+	if f := finish(t, tr, Call{Upload: "CHAIN", Page: 4, Token: "fresh"}, Finish{Outcome: Delivered, Now: now.Add(2 * time.Hour), Carry: time.Minute}); f.Kind != Done || f.Completion == nil {
 		t.Fatalf("finish of the last page = %+v", f)
 	}
 }

@@ -2,7 +2,6 @@ package tracker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -31,15 +30,16 @@ func benchUpload(b *testing.B, tr *Tracker, id string, pages int) error {
 // the begin script, then the finish script with an attempt record.
 func deliverPage(ctx context.Context, tr *Tracker, id string, page int, token string) error {
 	now := time.Now()
-	bg, err := tr.Begin(ctx, id, page, 0, token, 2*time.Minute, now)
+	c := Call{Upload: id, Page: page, Token: token}
+	bg, err := tr.Begin(ctx, c, 2*time.Minute, now)
 	if err != nil {
 		return err
 	}
-	if bg.State != BeginGo {
-		return fmt.Errorf("page %d: begin state %v, want go", page, bg.State)
+	if bg.Kind != Send {
+		return fmt.Errorf("page %d: begin answered %v, want send", page, bg.Kind)
 	}
-	_, err = tr.Finish(ctx, id, page, Finish{
-		Outcome: Delivered, Token: token, Now: now,
+	_, err = tr.Finish(ctx, c, Finish{
+		Outcome: Delivered, Now: now,
 		Attempt: &Attempt{Page: page, Attempt: 1, Outcome: string(Delivered), StatusCode: 200, DurationMs: 2, At: now.UTC()},
 	})
 	return err
@@ -108,50 +108,30 @@ func BenchmarkBeginFinishParallel(b *testing.B) {
 	}
 }
 
-// BenchmarkBeginFinishPipelined sends the same two scripts for 16 pages (of
-// 16 uploads) at a time in one pipeline: begin for all 16, then finish for
-// all 16. It shows what batching the tracker calls of a worker's concurrent
-// deliveries (one write and one read per batch instead of per page) would
-// cost per page. One op is one page.
-func BenchmarkBeginFinishPipelined(b *testing.B) {
-	const batch = 16
+// BenchmarkFinishCarrying is the tracker's part of a carried page: one
+// finish script that records the page delivered and leases the next one for
+// the same token (Send), one page after another. One op is one page.
+func BenchmarkFinishCarrying(b *testing.B) {
 	ctx := context.Background()
-	rdb := redistest.Client(b)
-	tr := New(rdb, WithPrefix(redistest.Prefix(b)))
-	if err := beginScript.Load(ctx, rdb).Err(); err != nil {
+	tr := New(redistest.Client(b), WithPrefix(redistest.Prefix(b)))
+	id := "CARRY" + strconv.Itoa(b.N)
+	if err := benchUpload(b, tr, id, b.N+1); err != nil {
 		b.Fatal(err)
 	}
-	if err := finishScript.Load(ctx, rdb).Err(); err != nil {
-		b.Fatal(err)
-	}
-	pages := b.N/batch + 1
-	ids := make([]string, batch)
-	for i := range ids {
-		ids[i] = "PIPE" + strconv.Itoa(b.N) + "." + strconv.Itoa(i)
-		if err := benchUpload(b, tr, ids[i], pages); err != nil {
-			b.Fatal(err)
-		}
+	c := Call{Upload: id, Page: 1, Token: "7.1"}
+	if d, err := tr.Begin(ctx, c, 2*time.Minute, time.Now()); err != nil || d.Kind != Send {
+		b.Fatal(d, err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for done, page := 0, 1; done < b.N; page++ {
+	for range b.N {
 		now := time.Now()
-		pipe := rdb.Pipeline()
-		for _, id := range ids {
-			beginScript.EvalSha(ctx, pipe, tr.keys(id), page, now.UnixMilli(), (2 * time.Minute).Milliseconds(), "tok", 0)
+		d, err := tr.Finish(ctx, c, Finish{Outcome: Delivered, Now: now, Carry: 2 * time.Minute,
+			Attempt: &Attempt{Page: c.Page, Attempt: 1, Outcome: string(Delivered), StatusCode: 200, DurationMs: 2, At: now.UTC()}})
+		if err != nil || d.Kind != Send || d.Page != c.Page+1 {
+			b.Fatalf("page %d: %+v, %v, want the next page leased", c.Page, d, err)
 		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			b.Fatal(err)
-		}
-		pipe = rdb.Pipeline()
-		for _, id := range ids {
-			attempt, _ := json.Marshal(&Attempt{Page: page, Attempt: 1, Outcome: string(Delivered), StatusCode: 200, DurationMs: 2, At: now.UTC()})
-			finishScript.EvalSha(ctx, pipe, tr.keys(id), page, now.UnixMilli(), string(Delivered), attempt, int64(0), "", tr.logCap, tr.retention.Milliseconds(), "tok")
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			b.Fatal(err)
-		}
-		done += batch
+		c.Page = d.Page
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
 }

@@ -2,8 +2,6 @@ package tracker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"time"
 
@@ -18,11 +16,6 @@ const pendingMark = "\x00pending"
 // IdempotencyLock is how long a running import holds its Idempotency-Key
 // without a refresh: an ingest process that dies frees the key after this.
 const IdempotencyLock = 2 * time.Minute
-
-func (t *Tracker) idemKey(tenant, key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return t.prefix + "idem:" + tenant + ":" + hex.EncodeToString(sum[:])
-}
 
 // ReserveIdempotencyKey claims key for a new import of tenant. It returns the
 // stored answer of an earlier import with the same key (nil when the key is

@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -12,8 +13,6 @@ import (
 // "staging": its pages exist but it has no record and no tickets. If the
 // ingest process dies then, nobody purges those pages; the staging set lets
 // any ingest replica find and purge them later.
-
-func (t *Tracker) stagingKey() string { return t.prefix + "staging" }
 
 // Staging marks (or re-marks, as a heartbeat) an upload as being staged now.
 func (t *Tracker) Staging(ctx context.Context, id string, now time.Time) error {
@@ -46,7 +45,7 @@ func (t *Tracker) Abandoned(ctx context.Context, before time.Time, limit int64) 
 	}
 	var out []string
 	for _, id := range ids {
-		n, err := t.rdb.Exists(ctx, t.keys(id)[0]).Result()
+		n, err := t.rdb.Exists(ctx, t.upload(id).record).Result()
 		if err != nil {
 			return nil, err
 		}
@@ -59,4 +58,17 @@ func (t *Tracker) Abandoned(ctx context.Context, before time.Time, limit int64) 
 		out = append(out, id)
 	}
 	return out, nil
+}
+
+// StagingSince answers the last staging heartbeat of an upload, and false
+// when it has no staging mark.
+func (t *Tracker) StagingSince(ctx context.Context, id string) (time.Time, bool, error) {
+	score, err := t.rdb.ZScore(ctx, t.stagingKey(), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return time.UnixMilli(int64(score)), true, nil
 }

@@ -149,22 +149,15 @@ func (t *Tracker) Close() {
 }
 
 // runHot runs one of the per-page scripts, pipelined when enabled.
-func (t *Tracker) runHot(ctx context.Context, script *redis.Script, keys []string, args ...any) ([]string, error) {
+func (t *Tracker) runHot(ctx context.Context, script *redis.Script, keys []string, req []byte) (string, error) {
 	if t.batch != nil {
-		return t.batch.run(ctx, script, keys, args...)
+		return t.batch.run(ctx, script, keys, req)
 	}
-	return script.Run(ctx, t.rdb, keys, args...).StringSlice()
+	return script.Run(ctx, t.rdb, keys, req).Text()
 }
 
 // Ping checks that Redis answers.
 func (t *Tracker) Ping(ctx context.Context) error { return t.rdb.Ping(ctx).Err() }
-
-func (t *Tracker) keys(id string) []string {
-	base := t.prefix + "u:{" + id + "}"
-	return []string{base, base + ":p", base + ":d", base + ":f", base + ":log", base + ":q"}
-}
-
-func (t *Tracker) tenantIndex(tenant string) string { return t.prefix + "t:" + tenant + ":uploads" }
 
 func ms(tm time.Time) string { return strconv.FormatInt(tm.UnixMilli(), 10) }
 
@@ -177,12 +170,12 @@ func (t *Tracker) Create(ctx context.Context, u *Upload) (int, error) {
 		return 0, err
 	}
 	release := min(max(u.Destination.MaxInFlight, 1), u.TotalPages)
-	k := t.keys(u.ID)
+	k := t.upload(u.ID)
 	now := u.CreatedAt
 	if now.IsZero() {
 		now = time.Now()
 	}
-	err = t.rdb.HSet(ctx, k[0], map[string]any{
+	err = t.rdb.HSet(ctx, k.record, map[string]any{
 		"tenant": u.Tenant, "template": u.Template, "status": string(StatusDelivering),
 		"totalRecords": u.TotalRecords, "totalPages": u.TotalPages, "released": release, "gen": 0,
 		"dest": string(dest), "extra": string(u.Extra), "createdAt": ms(now), "updatedAt": ms(now),
@@ -207,7 +200,7 @@ func (t *Tracker) Create(ctx context.Context, u *Upload) (int, error) {
 // Delete removes an upload's state (used to roll back an import that could not
 // be accepted).
 func (t *Tracker) Delete(ctx context.Context, id, tenant string) error {
-	if err := t.rdb.Del(ctx, t.keys(id)...).Err(); err != nil {
+	if err := t.rdb.Del(ctx, t.upload(id).all()...).Err(); err != nil {
 		return err
 	}
 	return t.rdb.ZRem(ctx, t.tenantIndex(tenant), id).Err()
@@ -216,11 +209,11 @@ func (t *Tracker) Delete(ctx context.Context, id, tenant string) error {
 // Get reads an upload. tenant "" skips the ownership check; otherwise another
 // tenant's upload answers ErrNotFound.
 func (t *Tracker) Get(ctx context.Context, id, tenant string) (*Upload, error) {
-	k := t.keys(id)
+	k := t.upload(id)
 	pipe := t.rdb.Pipeline()
-	h := pipe.HGetAll(ctx, k[0])
-	d := pipe.SCard(ctx, k[2])
-	f := pipe.HLen(ctx, k[3])
+	h := pipe.HGetAll(ctx, k.record)
+	d := pipe.SCard(ctx, k.delivered)
+	f := pipe.HLen(ctx, k.failed)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, err
 	}
@@ -246,13 +239,18 @@ func decodeUpload(id string, f map[string]string) (*Upload, error) {
 	if err := json.Unmarshal([]byte(f["dest"]), &u.Destination); err != nil {
 		return nil, fmt.Errorf("upload %s: destination: %w", id, err)
 	}
-	u.CreatedAt, u.UpdatedAt, u.CompletedAt = msTime(f["createdAt"]), msTime(f["updatedAt"]), msTime(f["completedAt"])
+	u.CreatedAt, u.UpdatedAt, u.CompletedAt = msField(f["createdAt"]), msField(f["updatedAt"]), msField(f["completedAt"])
 	return u, nil
 }
 
-func msTime(s string) time.Time {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n == 0 {
+// msField reads a time stored as unix milliseconds ("" or 0: none).
+func msField(s string) time.Time {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return msTime(n)
+}
+
+func msTime(n int64) time.Time {
+	if n == 0 {
 		return time.Time{}
 	}
 	return time.UnixMilli(n).UTC()
@@ -305,7 +303,7 @@ func (t *Tracker) List(ctx context.Context, tenant string, f Filter) ([]*Upload,
 
 // Attempts returns an upload's attempts log, oldest first.
 func (t *Tracker) Attempts(ctx context.Context, id string) ([]Attempt, error) {
-	raw, err := t.rdb.LRange(ctx, t.keys(id)[4], 0, -1).Result()
+	raw, err := t.rdb.LRange(ctx, t.upload(id).log, 0, -1).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +320,7 @@ func (t *Tracker) Attempts(ctx context.Context, id string) ([]Attempt, error) {
 
 // Failures returns an upload's failure log, by page.
 func (t *Tracker) Failures(ctx context.Context, id string) ([]Failure, error) {
-	raw, err := t.rdb.HGetAll(ctx, t.keys(id)[3]).Result()
+	raw, err := t.rdb.HGetAll(ctx, t.upload(id).failed).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -338,219 +336,35 @@ func (t *Tracker) Failures(ctx context.Context, id string) ([]Failure, error) {
 	return out, nil
 }
 
-// BeginState says what a worker should do with a ticket.
-type BeginState int
-
-// Begin states.
-const (
-	BeginGo    BeginState = iota // send the page now
-	BeginDone                    // page already delivered or failed: carry on with Released
-	BeginBusy                    // another ticket message holds the page's lease, for Wait more
-	BeginWait                    // the retry interval has not passed: hand back for Wait
-	BeginGone                    // the upload no longer exists
-	BeginStale                   // a ticket from before a manual retry: drop it
-	// BeginSuperseded: a later delivery of the same ticket message holds the
-	// page: this delivery stops and leaves the message to it.
-	BeginSuperseded
-)
-
-// Begin is the answer to Begin.
-type Begin struct {
-	State    BeginState
-	Attempts int           // attempts already made for this page (BeginGo)
-	Wait     time.Duration // BeginWait, BeginBusy
-	Released int           // BeginDone: the page this page's completion released (0: none)
-	Gen      int           // retry generation of the upload
-	Upload   *Upload       // BeginGo: template, totals, extra, destination, tenant
-	// Announce (BeginDone): the upload is finished but its completion was
-	// never confirmed announced (a worker died in between): announce it.
-	Announce bool
-	// DoneFailed (BeginDone): the page is in the failure log.
-	DoneFailed bool
-}
-
-// Begin checks whether a page may be sent now (gen is the ticket's retry
-// generation) and, if so, takes a lease on it
-// for leaseFor so that no other worker sends it at the same time. token
-// identifies the ticket delivery as "<message>.<delivery count>": a later
-// delivery of the same message takes over an earlier one's lease, and an
-// earlier one finding a later one's lease is told BeginSuperseded.
-func (t *Tracker) Begin(ctx context.Context, id string, page, gen int, token string, leaseFor time.Duration, now time.Time) (Begin, error) {
-	res, err := t.runHot(ctx, beginScript, t.keys(id), page, now.UnixMilli(), leaseFor.Milliseconds(), token, gen)
-	if err != nil {
-		return Begin{}, err
+// Statuses reads the status of each upload of ids, in order; "" for an
+// upload that no longer exists.
+func (t *Tracker) Statuses(ctx context.Context, ids []string) ([]Status, error) {
+	pipe := t.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGet(ctx, t.upload(id).record, "status")
 	}
-	switch res[0] {
-	case "gone":
-		return Begin{State: BeginGone}, nil
-	case "stale":
-		return Begin{State: BeginStale}, nil
-	case "done":
-		return Begin{State: BeginDone, Released: atoi(res[1]), Gen: atoi(res[2]), Announce: res[3] == "1", DoneFailed: res[4] == "failed"}, nil
-	case "busy":
-		return Begin{State: BeginBusy, Wait: time.Duration(atoi(res[1])) * time.Millisecond}, nil
-	case "wait":
-		return Begin{State: BeginWait, Wait: time.Duration(atoi(res[1])) * time.Millisecond}, nil
-	case "superseded":
-		return Begin{State: BeginSuperseded}, nil
-	case "go":
-		u := &Upload{ID: id, Template: res[2], Tenant: res[7], Status: StatusDelivering, CreatedAt: msTime(res[9])}
-		u.TotalRecords, u.TotalPages = atoi(res[3]), atoi(res[4])
-		if res[5] != "" {
-			u.Extra = json.RawMessage(res[5])
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([]Status, len(ids))
+	for i, c := range cmds {
+		s, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
 		}
-		dest, err := t.dests.decode(res[6])
-		if err != nil {
-			return Begin{}, fmt.Errorf("upload %s: destination: %w", id, err)
-		}
-		u.Destination = dest
-		return Begin{State: BeginGo, Attempts: atoi(res[1]), Gen: atoi(res[8]), Upload: u}, nil
+		out[i] = Status(s)
 	}
-	return Begin{}, fmt.Errorf("tracker: unexpected begin answer %q", res[0])
+	return out, nil
 }
 
-func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
-
-// Outcome of an attempt.
-type Outcome string
-
-// Outcomes.
-const (
-	Delivered Outcome = "delivered" // 2xx: the page is done
-	Retrying  Outcome = "retrying"  // failed, attempts left: try again at NextAt
-	Failed    Outcome = "failed"    // failed, no attempts left: into the failure log
-	Released  Outcome = "released"  // not a customer attempt (our own fault or shutdown): give the page back
-)
-
-// Finish describes the end of an attempt.
-type Finish struct {
-	Outcome Outcome
-	Attempt *Attempt  // logged when not nil
-	NextAt  time.Time // Retrying: when the next attempt may start
-	Failure *Failure  // Failed: the failure log entry
-	Token   string    // the token given to Begin
-	Gen     int       // the ticket's retry generation
-	Now     time.Time
-	// ChainLease: when the page is delivered, lease the page it releases
-	// for Token for this long if nobody holds it, it is not done and no
-	// retry time is ahead (else Begin decides); Finished.NextLeased says if
-	// it was. It saves the worker the Begin of a page it carries on with.
-	ChainLease time.Duration
-}
-
-// Finished is the answer to Finish.
-type Finished struct {
-	// AlreadyDone: the page was already delivered or failed (by another
-	// delivery, or this call ran twice); Released still tells which page it
-	// released, DoneFailed that it is in the failure log, and Announce that
-	// the upload is finished but its completion event is not yet confirmed
-	// published.
-	AlreadyDone bool
-	DoneFailed  bool
-	Announce    bool
-	// Stale: the attempt is from before a manual retry of the upload
-	// (Finish.Gen is older); nothing was recorded.
-	Stale     bool
-	Gone      bool
-	Released  int // page to release now (0: none)
-	Gen       int
-	Status    Status
-	Delivered int
-	Failed    int
-	// CompletedNow is true for the one call that moved the upload to its final status.
-	CompletedNow bool
-	// NextLeased (with Finish.ChainLease): the released page is leased for
-	// the token, as by a Begin answering BeginGo with NextAttempts attempts.
-	NextLeased   bool
-	NextAttempts int
-	// Superseded: a later delivery of the caller's ticket message has begun
-	// (it may have taken the page over); the outcome is recorded all the
-	// same, and the caller should leave the message to that delivery.
-	Superseded bool
-}
-
-// Finish records an attempt's outcome. Delivered and Failed release the next
-// page of the upload and may complete the upload.
-func (t *Tracker) Finish(ctx context.Context, id string, page int, f Finish) (Finished, error) {
-	var attempt, failure []byte
-	var err error
-	number := 0
-	if f.Attempt != nil {
-		number = f.Attempt.Attempt
-		if attempt, err = json.Marshal(f.Attempt); err != nil {
-			return Finished{}, err
-		}
+// StateKeys lists the Redis keys that hold the state of any upload (for
+// operators and tests checking that nothing is left behind).
+func (t *Tracker) StateKeys(ctx context.Context) ([]string, error) {
+	var out []string
+	iter := t.rdb.Scan(ctx, 0, t.uploadPattern(), 1000).Iterator()
+	for iter.Next(ctx) {
+		out = append(out, iter.Val())
 	}
-	if f.Failure != nil {
-		if failure, err = json.Marshal(f.Failure); err != nil {
-			return Finished{}, err
-		}
-	}
-	if f.Now.IsZero() {
-		f.Now = time.Now()
-	}
-	res, err := t.runHot(ctx, finishScript, t.keys(id), page, f.Now.UnixMilli(), string(f.Outcome),
-		attempt, f.NextAt.UnixMilli(), failure, t.logCap, t.retention.Milliseconds(), f.Token, f.ChainLease.Milliseconds(), number, f.Gen)
-	if err != nil {
-		return Finished{}, err
-	}
-	switch res[0] {
-	case "gone":
-		return Finished{Gone: true}, nil
-	case "stale":
-		return Finished{Stale: true}, nil
-	case "done":
-		return Finished{AlreadyDone: true, Released: atoi(res[1]), Gen: atoi(res[2]),
-			Announce: res[3] == "1", DoneFailed: res[4] == "failed", Superseded: res[5] == "1"}, nil
-	case "retrying", "released":
-		return Finished{Status: StatusDelivering, Superseded: res[1] == "1"}, nil
-	}
-	return Finished{
-		Released: atoi(res[1]), Gen: atoi(res[2]), Status: Status(res[3]),
-		Delivered: atoi(res[4]), Failed: atoi(res[5]), CompletedNow: res[6] == "1",
-		NextLeased: res[7] == "1", NextAttempts: atoi(res[8]), Superseded: res[9] == "1",
-	}, nil
-}
-
-// Announced records that an upload's completion event for the completion
-// at completedAt is published. A later completion (a late 2xx that turned a
-// failed upload completed) stays pending: its own event is still due.
-func (t *Tracker) Announced(ctx context.Context, id string, completedAt time.Time) error {
-	return announcedScript.Run(ctx, t.rdb, t.keys(id)[:1], completedAt.UnixMilli()).Err()
-}
-
-// Retried is the answer to Retry.
-type Retried struct {
-	Requeued int   // failed pages queued again
-	Release  []int // pages whose tickets the caller publishes now
-	Gen      int   // the new retry generation (part of the tickets' ids)
-}
-
-// Retry queues an upload's failed pages again. It answers ErrBusy while the
-// upload is still delivering.
-func (t *Tracker) Retry(ctx context.Context, id, tenant string, now time.Time) (Retried, error) {
-	u, err := t.Get(ctx, id, tenant)
-	if err != nil {
-		return Retried{}, err
-	}
-	res, err := retryScript.Run(ctx, t.rdb, t.keys(id), now.UnixMilli(), max(u.Destination.MaxInFlight, 1)).StringSlice()
-	if err != nil {
-		return Retried{}, err
-	}
-	switch res[0] {
-	case "gone":
-		return Retried{}, fmt.Errorf("upload %s: %w", id, ErrNotFound)
-	case "busy":
-		return Retried{}, fmt.Errorf("upload %s: %w", id, ErrBusy)
-	}
-	r := Retried{Requeued: atoi(res[0]), Gen: atoi(res[1])}
-	for _, p := range res[2:] {
-		r.Release = append(r.Release, atoi(p))
-	}
-	return r, nil
-}
-
-// RetryPublished confirms that the tickets Retry asked for are published.
-func (t *Tracker) RetryPublished(ctx context.Context, id string) error {
-	return t.rdb.HDel(ctx, t.keys(id)[0], "retryRelease", "retryRequeued").Err()
+	return out, iter.Err()
 }

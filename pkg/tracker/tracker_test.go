@@ -31,26 +31,26 @@ func create(t *testing.T, tr *Tracker, id string, pages, window int) {
 	}
 }
 
-func begin(t *testing.T, tr *Tracker, id string, page int, token string, now time.Time) Begin {
+func begin(t *testing.T, tr *Tracker, id string, page int, token string, now time.Time) Decision {
 	t.Helper()
 	return beginGen(t, tr, id, page, 0, token, now)
 }
 
-func beginGen(t *testing.T, tr *Tracker, id string, page, gen int, token string, now time.Time) Begin {
+func beginGen(t *testing.T, tr *Tracker, id string, page, gen int, token string, now time.Time) Decision {
 	t.Helper()
-	b, err := tr.Begin(context.Background(), id, page, gen, token, time.Minute, now)
+	b, err := tr.Begin(context.Background(), Call{Upload: id, Page: page, Gen: gen, Token: token}, time.Minute, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-func finish(t *testing.T, tr *Tracker, id string, page int, f Finish) Finished {
+func finish(t *testing.T, tr *Tracker, c Call, f Finish) Decision {
 	t.Helper()
 	if f.Now.IsZero() {
 		f.Now = time.Now()
 	}
-	r, err := tr.Finish(context.Background(), id, page, f)
+	r, err := tr.Finish(context.Background(), c, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,21 +63,21 @@ func TestDeliverAllPagesInOrder(t *testing.T) {
 	now := time.Now()
 	for page := 1; page <= 3; page++ {
 		b := begin(t, tr, "U1", page, "tok", now)
-		if b.State != BeginGo {
-			t.Fatalf("page %d: state %v, want go", page, b.State)
+		if b.Kind != Send {
+			t.Fatalf("page %d: state %v, want go", page, b.Kind)
 		}
 		if b.Upload.Template != "CUSTOMERS" || b.Upload.TotalPages != 3 || string(b.Upload.Extra) != `{"k":"v"}` || b.Upload.Destination.ChunkSize != 10 {
 			t.Fatalf("page %d: upload snapshot %+v", page, b.Upload)
 		}
-		r := finish(t, tr, "U1", page, Finish{Outcome: Delivered, Attempt: &Attempt{Page: page, Attempt: 1, Outcome: "delivered"}, Token: "tok"})
+		r := finish(t, tr, Call{Upload: "U1", Page: page, Token: "tok"}, Finish{Outcome: Delivered, Attempt: &Attempt{Page: page, Attempt: 1, Outcome: "delivered"}})
 		wantNext := page + 1
 		if page == 3 {
 			wantNext = 0
 		}
-		if r.Released != wantNext {
-			t.Fatalf("page %d released %d, want %d", page, r.Released, wantNext)
+		if r.Kind != Done || !r.Recorded || r.Next != wantNext {
+			t.Fatalf("page %d: %+v, want done with next page %d", page, r, wantNext)
 		}
-		if got := r.CompletedNow; got != (page == 3) {
+		if got := (r.Completion != nil); got != (page == 3) {
 			t.Fatalf("page %d: CompletedNow = %v", page, got)
 		}
 	}
@@ -98,13 +98,13 @@ func TestFinishIsIdempotent(t *testing.T) {
 	tr := newTracker(t)
 	create(t, tr, "U2", 2, 1)
 	begin(t, tr, "U2", 1, "a", time.Now())
-	first := finish(t, tr, "U2", 1, Finish{Outcome: Delivered, Token: "a"})
-	again := finish(t, tr, "U2", 1, Finish{Outcome: Delivered, Token: "a"})
-	if !again.AlreadyDone || again.Released != first.Released || first.Released != 2 {
+	first := finish(t, tr, Call{Upload: "U2", Page: 1, Token: "a"}, Finish{Outcome: Delivered})
+	again := finish(t, tr, Call{Upload: "U2", Page: 1, Token: "a"}, Finish{Outcome: Delivered})
+	if again.Kind != Done || again.Recorded || again.Next != first.Next || first.Next != 2 {
 		t.Fatalf("second finish = %+v, first = %+v", again, first)
 	}
 	// A redelivered ticket for the finished page is told what it released.
-	if b := begin(t, tr, "U2", 1, "b", time.Now()); b.State != BeginDone || b.Released != 2 {
+	if b := begin(t, tr, "U2", 1, "b", time.Now()); b.Kind != Done || b.Next != 2 {
 		t.Fatalf("begin after finish = %+v", b)
 	}
 	u, _ := tr.Get(context.Background(), "U2", "")
@@ -117,19 +117,19 @@ func TestLeaseKeepsDuplicatesOut(t *testing.T) {
 	tr := newTracker(t)
 	create(t, tr, "U3", 1, 1)
 	now := time.Now()
-	if b := begin(t, tr, "U3", 1, "seq1", now); b.State != BeginGo {
-		t.Fatalf("first begin = %v", b.State)
+	if b := begin(t, tr, "U3", 1, "seq1", now); b.Kind != Send {
+		t.Fatalf("first begin = %v", b.Kind)
 	}
-	if b := begin(t, tr, "U3", 1, "seq2", now); b.State != BeginBusy || b.Wait <= 0 {
+	if b := begin(t, tr, "U3", 1, "seq2", now); b.Kind != Busy || b.Wait <= 0 {
 		t.Fatalf("duplicate begin = %+v, want busy", b)
 	}
 	// The same delivery (a redelivery of the same ticket) takes over its lease.
-	if b := begin(t, tr, "U3", 1, "seq1", now); b.State != BeginGo {
-		t.Fatalf("same-token begin = %v", b.State)
+	if b := begin(t, tr, "U3", 1, "seq1", now); b.Kind != Send {
+		t.Fatalf("same-token begin = %v", b.Kind)
 	}
 	// After the lease expires, anyone may take the page.
-	if b := begin(t, tr, "U3", 1, "seq2", now.Add(2*time.Minute)); b.State != BeginGo {
-		t.Fatalf("begin after lease expiry = %v", b.State)
+	if b := begin(t, tr, "U3", 1, "seq2", now.Add(2*time.Minute)); b.Kind != Send {
+		t.Fatalf("begin after lease expiry = %v", b.Kind)
 	}
 }
 
@@ -138,19 +138,19 @@ func TestRetryingWaitsAndCountsAttempts(t *testing.T) {
 	create(t, tr, "U4", 1, 1)
 	now := time.Now()
 	begin(t, tr, "U4", 1, "t", now)
-	r := finish(t, tr, "U4", 1, Finish{Outcome: Retrying, NextAt: now.Add(5 * time.Second), Token: "t", Now: now})
-	if r.Status != StatusDelivering {
-		t.Fatalf("status after retrying = %s", r.Status)
+	r := finish(t, tr, Call{Upload: "U4", Page: 1, Token: "t"}, Finish{Outcome: Retrying, NextAt: now.Add(5 * time.Second), Now: now})
+	if r.Kind != Wait || r.Wait != 5*time.Second {
+		t.Fatalf("retrying finish = %+v, want wait 5s", r)
 	}
-	if b := begin(t, tr, "U4", 1, "t", now.Add(time.Second)); b.State != BeginWait || b.Wait != 4*time.Second {
+	if b := begin(t, tr, "U4", 1, "t", now.Add(time.Second)); b.Kind != Wait || b.Wait != 4*time.Second {
 		t.Fatalf("begin before next attempt = %+v, want wait 4s", b)
 	}
 	b := begin(t, tr, "U4", 1, "t", now.Add(6*time.Second))
-	if b.State != BeginGo || b.Attempts != 1 {
+	if b.Kind != Send || b.Attempts != 1 {
 		t.Fatalf("begin after interval = %+v, want go with 1 attempt made", b)
 	}
 	// A released page (our own failure) does not count as an attempt.
-	finish(t, tr, "U4", 1, Finish{Outcome: Released, Token: "t"})
+	finish(t, tr, Call{Upload: "U4", Page: 1, Token: "t"}, Finish{Outcome: Released})
 	if b := begin(t, tr, "U4", 1, "t", now.Add(7*time.Second)); b.Attempts != 1 {
 		t.Fatalf("attempts after release = %d, want 1", b.Attempts)
 	}
@@ -164,11 +164,11 @@ func TestFailureLogAndRetry(t *testing.T) {
 	outcomes := map[int]Outcome{1: Failed, 2: Delivered, 3: Failed}
 	for page := 1; page <= 3; page++ {
 		begin(t, tr, "U5", page, "t", now)
-		f := Finish{Outcome: outcomes[page], Token: "t"}
+		f := Finish{Outcome: outcomes[page]}
 		if outcomes[page] == Failed {
 			f.Failure = &Failure{Page: page, Attempts: 2, StatusCode: 500, Error: "status 500"}
 		}
-		finish(t, tr, "U5", page, f)
+		finish(t, tr, Call{Upload: "U5", Page: page, Token: "t"}, f)
 	}
 	u, _ := tr.Get(ctx, "U5", "acme")
 	if u.Status != StatusFailed || u.FailedPages != 2 || u.DeliveredPages != 1 {
@@ -199,23 +199,23 @@ func TestFailureLogAndRetry(t *testing.T) {
 		t.Fatalf("retry while delivering: %v, want ErrBusy", err)
 	}
 	// A ticket left over from before the retry is dropped.
-	if b := beginGen(t, tr, "U5", 3, 0, "old", now); b.State != BeginStale {
+	if b := beginGen(t, tr, "U5", 3, 0, "old", now); b.Kind != Stale {
 		t.Fatalf("stale ticket begin = %+v, want stale", b)
 	}
 	b := beginGen(t, tr, "U5", 1, 1, "t2", now)
-	if b.State != BeginGo || b.Attempts != 0 {
+	if b.Kind != Send || b.Attempts != 0 {
 		t.Fatalf("retried page begin = %+v, want go with attempts reset", b)
 	}
-	if f := finish(t, tr, "U5", 3, Finish{Outcome: Delivered, Token: "old", Gen: 0}); !f.Stale {
+	if f := finish(t, tr, Call{Upload: "U5", Page: 3, Gen: 0, Token: "old"}, Finish{Outcome: Delivered}); f.Kind != Stale {
 		t.Fatalf("a finish from before the retry = %+v, want stale", f)
 	}
-	fin := finish(t, tr, "U5", 1, Finish{Outcome: Delivered, Token: "t2", Gen: 1})
-	if fin.Released != 3 || fin.Gen != 1 {
-		t.Fatalf("finishing retried page 1 released %d (gen %d), want 3 (gen 1)", fin.Released, fin.Gen)
+	fin := finish(t, tr, Call{Upload: "U5", Page: 1, Gen: 1, Token: "t2"}, Finish{Outcome: Delivered})
+	if fin.Next != 3 || fin.Gen != 1 {
+		t.Fatalf("finishing retried page 1 let page %d go (gen %d), want 3 (gen 1)", fin.Next, fin.Gen)
 	}
 	beginGen(t, tr, "U5", 3, 1, "t3", now)
-	fin = finish(t, tr, "U5", 3, Finish{Outcome: Delivered, Token: "t3", Gen: 1})
-	if !fin.CompletedNow || fin.Status != StatusCompleted || fin.Released != 0 {
+	fin = finish(t, tr, Call{Upload: "U5", Page: 3, Gen: 1, Token: "t3"}, Finish{Outcome: Delivered})
+	if fin.Completion == nil || fin.Completion.Status != StatusCompleted || fin.Next != 0 {
 		t.Fatalf("last retried page = %+v", fin)
 	}
 	if fails, _ := tr.Failures(ctx, "U5"); len(fails) != 0 {
@@ -227,8 +227,8 @@ func TestWindowReleasesPages(t *testing.T) {
 	tr := newTracker(t)
 	create(t, tr, "U6", 5, 3) // pages 1..3 released at create
 	begin(t, tr, "U6", 2, "t", time.Now())
-	if r := finish(t, tr, "U6", 2, Finish{Outcome: Delivered, Token: "t"}); r.Released != 4 {
-		t.Fatalf("released %d, want 4", r.Released)
+	if r := finish(t, tr, Call{Upload: "U6", Page: 2, Token: "t"}, Finish{Outcome: Delivered}); r.Next != 4 {
+		t.Fatalf("next page %d, want 4", r.Next)
 	}
 }
 
@@ -274,8 +274,8 @@ func TestFinishedUploadExpires(t *testing.T) {
 	tr := New(rdb, WithPrefix(redistest.Prefix(t)), WithRetention(time.Hour))
 	create(t, tr, "U7", 1, 1)
 	begin(t, tr, "U7", 1, "t", time.Now())
-	finish(t, tr, "U7", 1, Finish{Outcome: Delivered, Token: "t"})
-	ttl, err := rdb.PTTL(context.Background(), tr.keys("U7")[0]).Result()
+	finish(t, tr, Call{Upload: "U7", Page: 1, Token: "t"}, Finish{Outcome: Delivered})
+	ttl, err := rdb.PTTL(context.Background(), tr.upload("U7").record).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,12 +357,12 @@ func TestLateDeliveryLeavesFailureLog(t *testing.T) {
 	create(t, tr, "U8", 1, 1)
 	now := time.Now()
 	begin(t, tr, "U8", 1, "a", now)
-	finish(t, tr, "U8", 1, Finish{Outcome: Failed, Token: "a", Failure: &Failure{Page: 1, Error: "timeout"}})
+	finish(t, tr, Call{Upload: "U8", Page: 1, Token: "a"}, Finish{Outcome: Failed, Failure: &Failure{Page: 1, Error: "timeout"}})
 	if u, _ := tr.Get(ctx, "U8", ""); u.Status != StatusFailed {
 		t.Fatalf("status = %s, want failed", u.Status)
 	}
-	r := finish(t, tr, "U8", 1, Finish{Outcome: Delivered, Token: "b", Attempt: &Attempt{Page: 1, Attempt: 2, Outcome: "delivered"}})
-	if !r.AlreadyDone {
+	r := finish(t, tr, Call{Upload: "U8", Page: 1, Token: "b"}, Finish{Outcome: Delivered, Attempt: &Attempt{Page: 1, Attempt: 2, Outcome: "delivered"}})
+	if r.Kind != Done || r.Recorded || r.Failed {
 		t.Fatalf("late delivery = %+v", r)
 	}
 	u, _ := tr.Get(ctx, "U8", "")
@@ -381,8 +381,8 @@ func TestCompletionAnnouncedOnce(t *testing.T) {
 	ctx := context.Background()
 	create(t, tr, "U9", 1, 1)
 	begin(t, tr, "U9", 1, "a", time.Now())
-	finish(t, tr, "U9", 1, Finish{Outcome: Delivered, Token: "a"})
-	if b := begin(t, tr, "U9", 1, "a", time.Now()); b.State != BeginDone || !b.Announce {
+	finish(t, tr, Call{Upload: "U9", Page: 1, Token: "a"}, Finish{Outcome: Delivered})
+	if b := begin(t, tr, "U9", 1, "a", time.Now()); b.Kind != Done || !b.Announce {
 		t.Fatalf("redelivered ticket before the announcement = %+v", b)
 	}
 	u9, err := tr.Get(ctx, "U9", "acme")
@@ -398,7 +398,7 @@ func TestCompletionAnnouncedOnce(t *testing.T) {
 	if err := tr.Announced(ctx, "U9", u9.CompletedAt); err != nil {
 		t.Fatal(err)
 	}
-	if b := begin(t, tr, "U9", 1, "a", time.Now()); b.State != BeginDone || b.Announce {
+	if b := begin(t, tr, "U9", 1, "a", time.Now()); b.Kind != Done || b.Announce {
 		t.Fatalf("redelivered ticket after the announcement = %+v", b)
 	}
 }
@@ -412,30 +412,30 @@ func TestLaterDeliveryTakesOver(t *testing.T) {
 	tr := newTracker(t)
 	create(t, tr, "OVER", 3, 1)
 	now := time.Now()
-	if b := begin(t, tr, "OVER", 1, "12.1", now); b.State != BeginGo {
-		t.Fatalf("first delivery: %v", b.State)
+	if b := begin(t, tr, "OVER", 1, "12.1", now); b.Kind != Send {
+		t.Fatalf("first delivery: %v", b.Kind)
 	}
-	if b := begin(t, tr, "OVER", 1, "40.1", now); b.State != BeginBusy {
-		t.Fatalf("another message: %v, want busy", b.State)
+	if b := begin(t, tr, "OVER", 1, "40.1", now); b.Kind != Busy {
+		t.Fatalf("another message: %v, want busy", b.Kind)
 	}
-	if b := begin(t, tr, "OVER", 1, "12.2", now); b.State != BeginGo {
-		t.Fatalf("a later delivery of the same message: %v, want go (take over)", b.State)
+	if b := begin(t, tr, "OVER", 1, "12.2", now); b.Kind != Send {
+		t.Fatalf("a later delivery of the same message: %v, want go (take over)", b.Kind)
 	}
-	if b := begin(t, tr, "OVER", 1, "12.1", now); b.State != BeginSuperseded {
-		t.Fatalf("the earlier delivery again: %v, want superseded", b.State)
+	if b := begin(t, tr, "OVER", 1, "12.1", now); b.Kind != Superseded {
+		t.Fatalf("the earlier delivery again: %v, want superseded", b.Kind)
 	}
-	f := finish(t, tr, "OVER", 1, Finish{Outcome: Delivered, Token: "12.1", Now: now, ChainLease: time.Minute})
-	if !f.Superseded || f.NextLeased || f.Delivered != 1 || f.Released != 2 {
+	f := finish(t, tr, Call{Upload: "OVER", Page: 1, Token: "12.1"}, Finish{Outcome: Delivered, Now: now, Carry: time.Minute})
+	if f.Kind != Superseded || !f.Recorded || f.Next != 2 {
 		t.Fatalf("finish by the earlier delivery = %+v, want the page delivered, superseded, nothing leased", f)
 	}
 	// The later delivery finds the page done and carries on with page 2.
-	if b := begin(t, tr, "OVER", 1, "12.2", now); b.State != BeginDone || b.Released != 2 {
+	if b := begin(t, tr, "OVER", 1, "12.2", now); b.Kind != Done || b.Next != 2 {
 		t.Fatalf("later delivery after the page was done: %+v", b)
 	}
-	if b := begin(t, tr, "OVER", 2, "12.2", now); b.State != BeginGo {
-		t.Fatalf("page 2 for the later delivery: %v", b.State)
+	if b := begin(t, tr, "OVER", 2, "12.2", now); b.Kind != Send {
+		t.Fatalf("page 2 for the later delivery: %v", b.Kind)
 	}
-	if f := finish(t, tr, "OVER", 2, Finish{Outcome: Retrying, Token: "12.1", Now: now, NextAt: now}); !f.Superseded {
+	if f := finish(t, tr, Call{Upload: "OVER", Page: 2, Token: "12.1"}, Finish{Outcome: Retrying, Now: now, NextAt: now}); f.Kind != Superseded {
 		t.Fatalf("a retrying finish by the earlier delivery = %+v, want superseded", f)
 	}
 }
@@ -448,12 +448,17 @@ func TestRetryingFinishRunTwiceCountsOnce(t *testing.T) {
 	create(t, tr, "TWICE", 1, 1)
 	now := time.Now()
 	begin(t, tr, "TWICE", 1, "a", now)
-	f := Finish{Outcome: Retrying, Token: "a", Now: now, NextAt: now.Add(time.Second),
+	f := Finish{Outcome: Retrying, Now: now, NextAt: now.Add(time.Second),
 		Attempt: &Attempt{Page: 1, Attempt: 1, Outcome: string(Retrying), StatusCode: 500}}
-	finish(t, tr, "TWICE", 1, f)
-	finish(t, tr, "TWICE", 1, f)
+	c := Call{Upload: "TWICE", Page: 1, Token: "a"}
+	if d := finish(t, tr, c, f); d.Kind != Wait || d.Wait != time.Second {
+		t.Fatalf("retrying finish = %+v, want wait 1s", d)
+	}
+	if d := finish(t, tr, c, f); d.Kind != Wait || d.Wait != time.Second {
+		t.Fatalf("the same retrying finish again = %+v, want wait 1s", d)
+	}
 	b := begin(t, tr, "TWICE", 1, "a", now.Add(2*time.Second))
-	if b.State != BeginGo || b.Attempts != 1 {
+	if b.Kind != Send || b.Attempts != 1 {
 		t.Fatalf("after the same finish twice: %+v, want 1 attempt counted", b)
 	}
 	log, err := tr.Attempts(context.Background(), "TWICE")
@@ -474,15 +479,15 @@ func TestFinishDoneAnswer(t *testing.T) {
 	now := time.Now()
 	begin(t, tr, "DONE", 1, "a", now)
 	begin(t, tr, "DONE", 2, "b", now)
-	finish(t, tr, "DONE", 1, Finish{Outcome: Failed, Token: "a", Now: now, Failure: &Failure{Page: 1, Attempts: 1}})
-	if f := finish(t, tr, "DONE", 1, Finish{Outcome: Retrying, Token: "x", Now: now, NextAt: now}); !f.AlreadyDone || !f.DoneFailed || f.Announce {
+	finish(t, tr, Call{Upload: "DONE", Page: 1, Token: "a"}, Finish{Outcome: Failed, Now: now, Failure: &Failure{Page: 1, Attempts: 1}})
+	if f := finish(t, tr, Call{Upload: "DONE", Page: 1, Token: "x"}, Finish{Outcome: Retrying, Now: now, NextAt: now}); f.Kind != Done || f.Recorded || !f.Failed || f.Announce {
 		t.Fatalf("finish of a failed page = %+v, want done as failed, nothing to announce", f)
 	}
-	if f := finish(t, tr, "DONE", 2, Finish{Outcome: Delivered, Token: "b", Now: now}); !f.CompletedNow {
+	if f := finish(t, tr, Call{Upload: "DONE", Page: 2, Token: "b"}, Finish{Outcome: Delivered, Now: now}); f.Completion == nil || f.Completion.Status != StatusFailed || f.Completion.Delivered != 1 || f.Completion.Failed != 1 || f.Completion.At.UnixMilli() != now.UnixMilli() {
 		t.Fatalf("finish of the last page = %+v", f)
 	}
-	f := finish(t, tr, "DONE", 2, Finish{Outcome: Retrying, Token: "y", Now: now, NextAt: now})
-	if !f.AlreadyDone || f.DoneFailed || !f.Announce {
+	f := finish(t, tr, Call{Upload: "DONE", Page: 2, Token: "y"}, Finish{Outcome: Retrying, Now: now, NextAt: now})
+	if f.Kind != Done || f.Recorded || f.Failed || !f.Announce {
 		t.Fatalf("finish of a delivered page of a finished upload = %+v, want done as delivered, announce pending", f)
 	}
 	ud, err := tr.Get(context.Background(), "DONE", "acme")
@@ -492,7 +497,7 @@ func TestFinishDoneAnswer(t *testing.T) {
 	if err := tr.Announced(context.Background(), "DONE", ud.CompletedAt); err != nil {
 		t.Fatal(err)
 	}
-	if f := finish(t, tr, "DONE", 2, Finish{Outcome: Delivered, Token: "y", Now: now}); f.Announce {
+	if f := finish(t, tr, Call{Upload: "DONE", Page: 2, Token: "y"}, Finish{Outcome: Delivered, Now: now}); f.Announce {
 		t.Fatalf("after Announced: %+v, want nothing to announce", f)
 	}
 }
@@ -507,7 +512,7 @@ func TestLateSuccessAnnouncesTheNewStatus(t *testing.T) {
 	now := time.Now()
 	begin(t, tr, "LATE", 1, "5.1", now)
 	begin(t, tr, "LATE", 1, "5.2", now)
-	if f := finish(t, tr, "LATE", 1, Finish{Outcome: Failed, Token: "5.2", Now: now, Failure: &Failure{Page: 1}}); f.Status != StatusFailed {
+	if f := finish(t, tr, Call{Upload: "LATE", Page: 1, Token: "5.2"}, Finish{Outcome: Failed, Now: now, Failure: &Failure{Page: 1}}); f.Completion == nil || f.Completion.Status != StatusFailed {
 		t.Fatalf("failed finish = %+v", f)
 	}
 	ul, err := tr.Get(ctx, "LATE", "acme")
@@ -517,7 +522,7 @@ func TestLateSuccessAnnouncesTheNewStatus(t *testing.T) {
 	if err := tr.Announced(ctx, "LATE", ul.CompletedAt); err != nil {
 		t.Fatal(err)
 	}
-	f := finish(t, tr, "LATE", 1, Finish{Outcome: Delivered, Token: "5.1", Now: now.Add(time.Second)})
+	f := finish(t, tr, Call{Upload: "LATE", Page: 1, Token: "5.1"}, Finish{Outcome: Delivered, Now: now.Add(time.Second)})
 	u, err := tr.Get(ctx, "LATE", "acme")
 	if err != nil {
 		t.Fatal(err)
@@ -536,16 +541,17 @@ func TestRetryingFinishesOfTwoDeliveriesBothCount(t *testing.T) {
 	create(t, tr, "BOTH", 1, 1)
 	now := time.Now()
 	begin(t, tr, "BOTH", 1, "7.1", now)
-	attempt := func(tok string, n int) Finish {
-		return Finish{Outcome: Retrying, Token: tok, Now: now, NextAt: now,
+	attempt := func(n int) Finish {
+		return Finish{Outcome: Retrying, Now: now, NextAt: now,
 			Attempt: &Attempt{Page: 1, Attempt: n, Outcome: string(Retrying), StatusCode: 503}}
 	}
-	finish(t, tr, "BOTH", 1, attempt("7.1", 1))
-	finish(t, tr, "BOTH", 1, attempt("7.1", 2))
-	finish(t, tr, "BOTH", 1, attempt("9.1", 2)) // another message's delivery, also at attempt 2
-	finish(t, tr, "BOTH", 1, attempt("9.1", 2)) // its pipeline resent
+	first, other := Call{Upload: "BOTH", Page: 1, Token: "7.1"}, Call{Upload: "BOTH", Page: 1, Token: "9.1"}
+	finish(t, tr, first, attempt(1))
+	finish(t, tr, first, attempt(2))
+	finish(t, tr, other, attempt(2)) // another message's delivery, also at attempt 2
+	finish(t, tr, other, attempt(2)) // its pipeline resent
 	b := begin(t, tr, "BOTH", 1, "9.1", now.Add(time.Second))
-	if b.State != BeginGo || b.Attempts != 3 {
+	if b.Kind != Send || b.Attempts != 3 {
 		t.Fatalf("begin = %+v, want go with 3 attempts counted", b)
 	}
 	log, err := tr.Attempts(context.Background(), "BOTH")
@@ -556,9 +562,9 @@ func TestRetryingFinishesOfTwoDeliveriesBothCount(t *testing.T) {
 		t.Fatalf("attempts log has %d entries, want 3", len(log))
 	}
 	// One mark per page, gone once the page is done.
-	finish(t, tr, "BOTH", 1, Finish{Outcome: Delivered, Token: "9.1", Now: now.Add(time.Second),
+	finish(t, tr, other, Finish{Outcome: Delivered, Now: now.Add(time.Second),
 		Attempt: &Attempt{Page: 1, Attempt: 4, Outcome: "delivered"}})
-	fields, err := tr.rdb.HKeys(context.Background(), tr.keys("BOTH")[1]).Result()
+	fields, err := tr.rdb.HKeys(context.Background(), tr.upload("BOTH").pages).Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/hookline/hookline/pkg/queue"
 	"github.com/hookline/hookline/pkg/tracker"
 	"github.com/hookline/hookline/pkg/webhook"
@@ -43,7 +41,11 @@ func (s *scripted) Send(ctx context.Context, req webhook.Request) webhook.Result
 	}
 	s.mu.Unlock()
 	if st.wait != nil {
-		<-st.wait
+		select {
+		case <-st.wait:
+		case <-ctx.Done():
+			return webhook.Result{Err: ctx.Err()}
+		}
 	}
 	if st.code == 0 {
 		st.code = 200
@@ -139,51 +141,61 @@ func TestAttemptFromBeforeARetryChangesNothing(t *testing.T) {
 	}
 }
 
+// twiceFinish runs every Finish twice and answers the second run's answer:
+// a client that resent a call whose first answer it lost.
+type twiceFinish struct{ *tracker.Tracker }
+
+func (tr twiceFinish) Finish(ctx context.Context, c tracker.Call, f tracker.Finish) (tracker.Decision, error) {
+	if _, err := tr.Tracker.Finish(ctx, c, f); err != nil {
+		return tracker.Decision{}, err
+	}
+	return tr.Tracker.Finish(ctx, c, f)
+}
+
 // A failed finish whose first run's answer was lost (the client sent it
-// again): the second answer says the page is done and the upload's event
-// is pending; the worker announces it before terminating the message.
+// again): the second answer says the page is done as failed and the
+// upload's event is pending; the worker announces it and terminates the
+// message with a dead letter.
 func TestFailedFinishRunTwiceStillAnnounces(t *testing.T) {
-	d, tr, _, id := chainEnvRetries(t, 1, 0, newScripted(nil))
+	d, tr, _, id := chainEnvRetries(t, 1, 0, newScripted(map[int][]step{1: {{code: 500}}}))
+	d.tr = twiceFinish{tr}
 	ctx := context.Background()
-	now := time.Now()
-	b, err := tr.Begin(ctx, id, 1, 0, "5.1", leaseFor, now)
-	if err != nil || b.State != tracker.BeginGo {
-		t.Fatal(b, err)
-	}
-	rec := &tracker.Attempt{Page: 1, Attempt: 1, Outcome: string(tracker.Failed), StatusCode: 500}
-	if _, err := tr.Finish(ctx, id, 1, tracker.Finish{Outcome: tracker.Failed, Token: "5.1", Now: now, Attempt: rec,
-		Failure: &tracker.Failure{Page: 1, Attempts: 1}}); err != nil {
-		t.Fatal(err)
-	}
-	t1 := Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "5.1"}
 	var dead *DeadError
-	if err := d.finish(ctx, t1, b.Upload, outcomeFailed, rec, 0, zap.NewNop()); !errors.As(err, &dead) {
-		t.Fatalf("second run: %v, want DeadError", err)
+	if err := d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "5.1"}); !errors.As(err, &dead) {
+		t.Fatalf("Handle = %v, want DeadError", err)
 	}
-	if f, _ := tr.Finish(ctx, id, 1, tracker.Finish{Outcome: tracker.Released, Token: "x.1", Now: now}); f.Announce {
-		t.Fatal("the message was terminated with the completion event still pending")
+	if dec, err := tr.Begin(ctx, tracker.Call{Upload: id, Page: 1, Token: "x.1"}, leaseFor, time.Now()); err != nil || dec.Kind != tracker.Done || dec.Announce {
+		t.Fatalf("after the message ended: %+v, %v, want the page done and no completion event pending", dec, err)
 	}
 }
 
 // A delivery that gives its page back (shutdown) and finds it finished by a
 // later delivery whose event publish failed announces the upload.
 func TestGiveBackAnnouncesAPendingCompletion(t *testing.T) {
-	d, tr, _, id := chainEnvRetries(t, 1, 0, newScripted(nil))
-	ctx := context.Background()
-	now := time.Now()
-	b, _ := tr.Begin(ctx, id, 1, 0, "5.1", leaseFor, now)
-	if b2, _ := tr.Begin(ctx, id, 1, 0, "5.2", leaseFor, now); b2.State != tracker.BeginGo {
-		t.Fatalf("later delivery: %v", b2.State)
+	hang := make(chan struct{})
+	defer close(hang)
+	d, tr, _, id := chainEnvRetries(t, 1, 0, newScripted(map[int][]step{1: {{wait: hang}}}))
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		first <- d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "5.1"})
+	}()
+	waitSent(t, d.send.(*scripted), 1)
+	// The message's next delivery sends the page and finishes the upload,
+	// but its worker dies before it announces it.
+	later := tracker.Call{Upload: id, Page: 1, Token: "5.2"}
+	if dec, err := tr.Begin(ctx, later, leaseFor, time.Now()); err != nil || dec.Kind != tracker.Send {
+		t.Fatalf("later delivery: %+v, %v", dec, err)
 	}
-	if fin, err := tr.Finish(ctx, id, 1, tracker.Finish{Outcome: tracker.Delivered, Token: "5.2", Now: now}); err != nil || !fin.CompletedNow {
-		t.Fatal(fin, err)
+	if dec, err := tr.Finish(ctx, later, tracker.Finish{Outcome: tracker.Delivered}); err != nil || dec.Completion == nil {
+		t.Fatalf("later delivery's finish: %+v, %v", dec, err)
 	}
-	t1 := Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "5.1"}
-	if err := d.giveBack(ctx, t1, b.Upload, 1, ErrShutdown); !errors.Is(err, ErrSuperseded) {
-		t.Fatalf("giveBack: %v, want ErrSuperseded", err)
+	cancel() // shutdown cuts the first delivery's request short
+	if err := <-first; !errors.Is(err, ErrSuperseded) {
+		t.Fatalf("the first delivery: %v, want ErrSuperseded", err)
 	}
-	if f, _ := tr.Finish(ctx, id, 1, tracker.Finish{Outcome: tracker.Released, Token: "x.1", Now: now}); f.Announce {
-		t.Fatal("the completion event is still pending")
+	if dec, err := tr.Begin(context.Background(), tracker.Call{Upload: id, Page: 1, Token: "x.1"}, leaseFor, time.Now()); err != nil || dec.Announce {
+		t.Fatalf("after the first delivery gave its page back: %+v, %v, want no completion event pending", dec, err)
 	}
 }
 

@@ -97,35 +97,35 @@ func chainEnvRetries(t *testing.T, pages, retries int, send Sender) (*Deliverer,
 	return NewDeliverer(q, tr, send, box, zap.NewNop(), NewMetrics(prometheus.NewRegistry())), tr, q, id
 }
 
-// One ticket message carries the pages its pages release, up to maxHops:
+// One ticket message carries the pages its pages release, up to maxPages:
 // the rest get tickets of their own.
 func TestTicketCarriesReleasedPages(t *testing.T) {
 	s := &fakeSender{}
-	pages := maxHops + 4
+	pages := maxPages + 4
 	d, tr, q, id := chainEnv(t, pages, s)
 	ctx := context.Background()
 	if err := d.Handle(ctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "1"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.pages(); len(got) != maxHops {
-		t.Fatalf("one ticket sent pages %v, want 1..%d", got, maxHops)
+	if got := s.pages(); len(got) != maxPages {
+		t.Fatalf("one ticket sent pages %v, want 1..%d", got, maxPages)
 	}
 	for i, p := range s.pages() {
 		if p != i+1 {
 			t.Fatalf("pages sent in the order %v", s.pages())
 		}
 	}
-	// Page maxHops released maxHops+1, which got a ticket of its own.
+	// Page maxPages released maxPages+1, which got a ticket of its own.
 	info, err := q.JetStream().Stream(ctx, queue.DeliveriesStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := info.CachedInfo().State.Msgs; n != 1 {
-		t.Fatalf("%d tickets published, want 1 (for page %d)", n, maxHops+1)
+		t.Fatalf("%d tickets published, want 1 (for page %d)", n, maxPages+1)
 	}
 	u := upload(t, tr, id)
-	if u.DeliveredPages != maxHops || u.Status != tracker.StatusDelivering {
-		t.Fatalf("upload %+v, want %d delivered and still delivering", u, maxHops)
+	if u.DeliveredPages != maxPages || u.Status != tracker.StatusDelivering {
+		t.Fatalf("upload %+v, want %d delivered and still delivering", u, maxPages)
 	}
 }
 

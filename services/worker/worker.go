@@ -4,6 +4,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/hookline/hookline/pkg/queue"
@@ -24,8 +24,8 @@ import (
 
 // Tracker is the upload state the worker needs.
 type Tracker interface {
-	Begin(ctx context.Context, id string, page, gen int, token string, leaseFor time.Duration, now time.Time) (tracker.Begin, error)
-	Finish(ctx context.Context, id string, page int, f tracker.Finish) (tracker.Finished, error)
+	Begin(ctx context.Context, c tracker.Call, leaseFor time.Duration, now time.Time) (tracker.Decision, error)
+	Finish(ctx context.Context, c tracker.Call, f tracker.Finish) (tracker.Decision, error)
 	Get(ctx context.Context, id, tenant string) (*tracker.Upload, error)
 	Announced(ctx context.Context, id string, completedAt time.Time) error
 }
@@ -51,9 +51,6 @@ type Ticket struct {
 	// "<stream sequence>.<delivery count>". A later delivery of the same
 	// message may take over the pages an earlier one leased.
 	Token string
-	// hops counts the pages this ticket message has handled so far: the
-	// pages it released are handled under the same message (see follow).
-	hops int
 }
 
 // Deliverer handles tickets. It is safe for concurrent use.
@@ -101,136 +98,219 @@ func NewDeliverer(q Queue, tr Tracker, send Sender, box *secrets.Box, log *zap.L
 // timeout) with a margin.
 const leaseFor = 4 * time.Minute
 
-// Handle delivers the page of one ticket. See errors.go for what the result means.
+// maxPages bounds how many pages one ticket message handles: past it, the
+// next page gets a ticket of its own, so a long upload leaves the worker's
+// slot now and then and other uploads get their turn.
+const maxPages = 16
+
+// Handle takes one ticket message to its end, and is the only place where
+// the tracker's decisions turn into the next step. Each decision is about
+// one page (call.Page). A page done lets the upload's next page go; that
+// page is carried under the same message (its lease carries the message's
+// token, so the message's next delivery can take it over) until maxPages,
+// when it gets a ticket of its own. The error returned decides the
+// message's fate (errors.go).
 func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
-	id, page := t.GetUploadId(), int(t.GetPage())
-	// Lazy: most pages log nothing, and With would encode the fields anyway.
-	log := d.log.WithLazy(zap.String("upload", id), zap.Int("page", page))
-	b, err := d.tr.Begin(ctx, id, page, int(t.GetGen()), t.Token, leaseFor, d.now())
-	if err != nil {
-		return fmt.Errorf("tracker begin: %w", err)
-	}
-	switch b.State {
-	case tracker.BeginGone:
-		log.Warn("ticket for an unknown upload dropped")
-		return nil
-	case tracker.BeginDone:
-		// A redelivered ticket, or a walk along pages this message carried:
-		// the page is finished; make sure a finished upload was announced,
-		// and carry on with the page it released.
-		if b.Announce {
-			if err := d.announcePending(ctx, t, log); err != nil {
+	call := tracker.Call{Upload: t.GetUploadId(), Page: int(t.GetPage()), Gen: int(t.GetGen()), Token: t.Token}
+	dec, err := d.tr.Begin(ctx, call, leaseFor, d.now())
+	var (
+		u     *tracker.Upload // the upload, as the first Send told it
+		last  *tracker.Finish // the outcome this delivery recorded last
+		cause error           // why the page was given back
+		pages = 1             // pages this message has handled
+	)
+	// Each page takes two decisions at most (begin, finish).
+	for range 2*maxPages + 1 {
+		if err != nil {
+			return fmt.Errorf("tracker: %w", err)
+		}
+		// Lazy: most pages log nothing, and With would encode the fields anyway.
+		log := d.log.WithLazy(zap.String("upload", call.Upload), zap.Int("page", call.Page))
+		switch dec.Kind {
+		case tracker.Send:
+			u = cmp.Or(dec.Upload, u)
+			var f tracker.Finish
+			f, cause = d.attempt(ctx, call.Page, u, dec.Attempts)
+			if f.Outcome == tracker.Delivered && pages < maxPages && !draining(ctx) {
+				f.Carry = leaseFor // the next page, if free, is ours at once
+			}
+			// The outcome is recorded even when shutdown has begun: the
+			// attempt happened.
+			dec, err = d.tr.Finish(context.WithoutCancel(ctx), call, f)
+			if err != nil && cause != nil {
+				return errors.Join(cause, fmt.Errorf("tracker: give the page back: %w", err))
+			}
+			if err != nil {
+				// The attempt was made but not recorded: the page may be
+				// sent once more (delivery is at-least-once), but not sooner
+				// than the retry interval.
+				d.metrics.infraErrors.Inc()
+				log.Warn("recording the attempt failed; ticket handed back", zap.Error(err))
+				return &RetryError{After: max(time.Second, u.Destination.RetryInterval()), Err: fmt.Errorf("tracker finish: %w", err)}
+			}
+			last = &f
+			d.recorded(f, dec, log)
+			if dec.Kind == tracker.Send { // carried: the next page is leased to us
+				call.Page, pages = dec.Page, pages+1
+			}
+		case tracker.Done:
+			if err := d.announce(ctx, t, u, dec, log); err != nil {
 				return err
 			}
-		}
-		return d.after(ctx, t, b.DoneFailed, b.Released, b.Gen)
-	case tracker.BeginStale:
-		log.Debug("ticket from before a manual retry dropped")
-		return nil
-	case tracker.BeginBusy:
-		// Another ticket message holds the page. Met while carrying on, that
-		// message owns the rest of the chain (it comes back for it if its
-		// worker dies): stop here. Met on the ticket's own page (a
-		// duplicate ticket), come back once the lease has lapsed: normally the
-		// page is done by then; should its holder never return, this ticket
-		// takes it over.
-		if t.hops > 0 {
+			switch {
+			case dec.Failed:
+				// Nothing is carried past a failed page: the delivery that
+				// failed it terminates its message.
+				if err := d.publishNext(ctx, t, dec); err != nil {
+					return err
+				}
+				if last != nil && last.Outcome == tracker.Failed {
+					return &DeadError{Reason: last.Attempt.Error, Ticket: &hooklinev1.Ticket{
+						UploadId: call.Upload, Page: uint32(call.Page), Tenant: t.GetTenant(), Gen: t.GetGen()}} // #nosec G115 -- page numbers are far below 2^32
+				}
+				return nil
+			case dec.Next == 0:
+				return nil
+			case draining(ctx):
+				// The message goes back and its next delivery carries on
+				// from here: a ticket published instead could not take over
+				// pages this message holds further on.
+				return ErrShutdown
+			case pages >= maxPages:
+				return d.publishNext(ctx, t, dec)
+			}
+			call.Page, pages = dec.Next, pages+1
+			dec, err = d.tr.Begin(ctx, call, leaseFor, d.now())
+		case tracker.Wait:
+			return &RetryError{After: dec.Wait, Err: errNotDue}
+		case tracker.Busy:
+			if pages > 1 {
+				// Met while carrying on: that lease's message owns the rest
+				// of the upload's pages (and comes back for them if its
+				// worker dies).
+				return nil
+			}
+			// A duplicate ticket: come back once the lease has lapsed.
+			// Normally the page is done by then; should its holder never
+			// return, this ticket takes it over.
+			return &RetryError{After: dec.Wait + time.Second, Err: errors.New("another ticket holds the page")}
+		case tracker.GivenBack:
+			return cause
+		case tracker.Superseded:
+			// A later delivery of this message has begun and goes on from
+			// here; only announcing what this call finished is ours to do.
+			if err := d.announce(ctx, t, u, dec, log); err != nil {
+				log.Warn("announce a finished upload", zap.Error(err))
+			}
+			return ErrSuperseded
+		case tracker.Gone:
+			log.Warn("ticket for an unknown upload dropped")
 			return nil
+		case tracker.Stale:
+			log.Debug("ticket from before a manual retry dropped")
+			return nil
+		default:
+			return fmt.Errorf("tracker: unexpected decision %v", dec.Kind)
 		}
-		return &RetryError{After: b.Wait + time.Second, Err: errors.New("another ticket holds the page")}
-	case tracker.BeginSuperseded:
-		return ErrSuperseded
-	case tracker.BeginWait:
-		return &RetryError{After: b.Wait, Err: errors.New("retry interval not yet passed")}
 	}
-	return d.deliver(ctx, t, b.Upload, b.Attempts, log)
+	return errors.New("delivery did not end within its bound of steps")
 }
 
-// deliver sends a page whose lease t holds (attempts made so far: attempts)
-// and records the outcome.
-func (d *Deliverer) deliver(ctx context.Context, t Ticket, u *tracker.Upload, attempts int, log *zap.Logger) error {
-	id, page := t.GetUploadId(), int(t.GetPage())
-	attempt := attempts + 1
-	pg, err := d.q.GetPage(ctx, id, page)
-	if errors.Is(err, queue.ErrPageNotFound) && d.pagesMaxAge > 0 && d.now().Sub(u.CreatedAt) < d.pagesMaxAge-time.Minute {
-		// Young pages are not gone: a direct get answered by a replica that
-		// has not caught up yet. Try again shortly.
-		return d.giveBack(ctx, t, u, attempt, fmt.Errorf("read page: %w (the replica may lag)", err))
+var errNotDue = errors.New("the page's next attempt is not due yet")
+
+// attempt sends a page leased to this delivery (attempts made so far) and
+// says what to record. When no attempt was made (our own fault, or
+// shutdown) the page is given back, and cause says why.
+func (d *Deliverer) attempt(ctx context.Context, page int, u *tracker.Upload, attempts int) (f tracker.Finish, cause error) {
+	n := attempts + 1
+	f = tracker.Finish{Now: d.now()}
+	f.Attempt = &tracker.Attempt{Page: page, Attempt: n, At: f.Now.UTC()}
+	givenBack := func(cause error) (tracker.Finish, error) {
+		f.Outcome, f.Attempt.Error = tracker.Released, "not sent or not counted: "+cause.Error()
+		f.Attempt.Outcome = string(f.Outcome)
+		return f, cause
 	}
-	if errors.Is(err, queue.ErrPageNotFound) {
-		// The page's data is gone (older than the stream's MaxAge): it can never
-		// be delivered. Record it, so nothing disappears silently.
-		return d.finish(ctx, t, u, outcomeFailed, &tracker.Attempt{
-			Page: page, Attempt: attempt, Outcome: string(tracker.Failed), Error: "page data no longer stored (older than the PAGES stream's max age)",
-		}, 0, log)
-	}
-	if errors.Is(err, queue.ErrPageUnreadable) {
-		// A damaged page would be handed back forever: record it instead.
-		return d.finish(ctx, t, u, outcomeFailed, &tracker.Attempt{
-			Page: page, Attempt: attempt, Outcome: string(tracker.Failed), At: d.now().UTC(), Error: err.Error(),
-		}, 0, log)
-	}
-	if err != nil {
-		return d.giveBack(ctx, t, u, attempt, fmt.Errorf("read page: %w", err))
+	failed := func(reason string) (tracker.Finish, error) {
+		f.Outcome, f.Attempt.Error = tracker.Failed, reason
+		f.Attempt.Outcome = string(f.Outcome)
+		f.Failure = &tracker.Failure{Page: page, Attempts: n, StatusCode: f.Attempt.StatusCode, Error: reason, At: f.Attempt.At}
+		return f, nil
 	}
 
+	pg, err := d.q.GetPage(ctx, u.ID, page)
+	switch {
+	case errors.Is(err, queue.ErrPageNotFound) && d.pagesMaxAge > 0 && f.Now.Sub(u.CreatedAt) < d.pagesMaxAge-time.Minute:
+		// Young pages are not gone: a direct get answered by a replica that
+		// has not caught up yet. Try again shortly.
+		return givenBack(fmt.Errorf("read page: %w (the replica may lag)", err))
+	case errors.Is(err, queue.ErrPageNotFound):
+		// Older than the stream's MaxAge: it can never be delivered.
+		return failed("page data no longer stored (older than the PAGES stream's max age)")
+	case errors.Is(err, queue.ErrPageUnreadable):
+		// A damaged page would be handed back forever: record it instead.
+		return failed(err.Error())
+	case err != nil:
+		return givenBack(fmt.Errorf("read page: %w", err))
+	}
 	dest, err := d.destination(ctx, u)
-	if errors.Is(err, secrets.ErrDecrypt) {
-		// Retrying cannot help until an operator restores the key: record the
-		// page as undelivered (it can be retried once the key is back).
-		return d.finish(ctx, t, u, outcomeFailed, &tracker.Attempt{
-			Page: page, Attempt: attempt, Outcome: string(tracker.Failed), At: d.now().UTC(),
-			Error: err.Error() + " (is the key that sealed it missing from HOOKLINE_ENCRYPTION_KEYS?)",
-		}, 0, log)
+	switch {
+	case errors.Is(err, secrets.ErrDecrypt):
+		// Retrying cannot help until an operator restores the key (the page
+		// can be retried once the key is back).
+		return failed(err.Error() + " (is the key that sealed it missing from HOOKLINE_ENCRYPTION_KEYS?)")
+	case err != nil:
+		return givenBack(err)
 	}
-	if err != nil {
-		return d.giveBack(ctx, t, u, attempt, err)
-	}
+
 	bufp := d.bufs.Get().(*[]byte)
 	defer d.bufs.Put(bufp)
 	body := webhook.AppendBody((*bufp)[:0], webhook.Page{
-		Template: u.Template, UploadID: id, Data: pg.GetRecords(),
+		Template: u.Template, UploadID: u.ID, Data: pg.GetRecords(),
 		TotalRecords: u.TotalRecords, TotalPages: u.TotalPages, Page: page,
 		PageSize: int(pg.GetRecordCount()), Extra: u.Extra,
 	})
 	*bufp = body
-
 	d.metrics.inFlight.Inc()
-	res := d.send.Send(ctx, webhook.Request{Destination: dest, ID: id + "." + strconv.Itoa(page), Body: body})
+	res := d.send.Send(ctx, webhook.Request{Destination: dest, ID: u.ID + "." + strconv.Itoa(page), Body: body})
 	d.metrics.inFlight.Dec()
 	d.metrics.duration.Observe(res.Duration.Seconds())
-
 	if !res.Delivered() && ctx.Err() != nil {
-		// We stopped it, not the customer's endpoint: not an attempt.
-		return d.giveBack(ctx, t, u, attempt, ErrShutdown)
+		return givenBack(ErrShutdown) // we stopped it, not the customer's endpoint
 	}
-	rec := &tracker.Attempt{
-		Page: page, Attempt: attempt, StatusCode: res.StatusCode,
-		ResponseBody: string(res.ResponseBody), DurationMs: res.Duration.Milliseconds(), At: d.now().UTC(),
-	}
+
+	f.Now = d.now()
+	a := f.Attempt
+	a.At, a.StatusCode, a.ResponseBody, a.DurationMs = f.Now.UTC(), res.StatusCode, string(res.ResponseBody), res.Duration.Milliseconds()
 	if res.Err != nil {
-		rec.Error = res.Err.Error()
+		a.Error = res.Err.Error()
 	}
 	switch {
 	case res.Delivered():
-		rec.Outcome = string(tracker.Delivered)
-		return d.finish(ctx, t, u, outcomeDelivered, rec, 0, log)
-	case attempt < 1+u.Destination.RetryCount:
-		rec.Outcome = string(tracker.Retrying)
-		return d.finish(ctx, t, u, outcomeRetrying, rec, RetryDelay(u.Destination.RetryInterval(), res.RetryAfter), log)
+		f.Outcome = tracker.Delivered
+	case n < 1+u.Destination.RetryCount:
+		f.Outcome, f.NextAt = tracker.Retrying, f.Now.Add(RetryDelay(u.Destination.RetryInterval(), res.RetryAfter))
 	default:
-		rec.Outcome = string(tracker.Failed)
-		return d.finish(ctx, t, u, outcomeFailed, rec, 0, log)
+		return failed(a.Error)
 	}
+	a.Outcome = string(f.Outcome)
+	return f, nil
 }
 
-type outcome int
-
-const (
-	outcomeDelivered outcome = iota
-	outcomeRetrying
-	outcomeFailed
-)
+// recorded counts and logs an outcome the tracker recorded.
+func (d *Deliverer) recorded(f tracker.Finish, dec tracker.Decision, log *zap.Logger) {
+	d.metrics.attempts.WithLabelValues(string(f.Outcome)).Inc()
+	a := f.Attempt
+	switch {
+	case f.Outcome == tracker.Retrying && dec.Kind == tracker.Wait:
+		log.Info("delivery failed, will retry", zap.Int("attempt", a.Attempt), zap.Int("status", a.StatusCode), zap.String("error", a.Error), zap.Duration("in", dec.Wait))
+	case !dec.Recorded:
+	case f.Outcome == tracker.Delivered:
+		d.metrics.delivered.Inc()
+	case f.Outcome == tracker.Failed:
+		d.metrics.failed.Inc()
+		log.Warn("page undelivered, recorded in the failure log", zap.Int("attempts", a.Attempt), zap.Int("status", a.StatusCode), zap.String("error", a.Error))
+	}
+}
 
 // MaxRetryAfter caps how long a Retry-After answer may hold a page back.
 const MaxRetryAfter = time.Hour
@@ -269,210 +349,21 @@ func (d *Deliverer) destination(ctx context.Context, u *tracker.Upload) (webhook
 
 func isNotFound(err error) bool { return errors.Is(err, templates.ErrNotFound) }
 
-// giveBack releases the page lease without counting an attempt, and returns
-// cause so the ticket is handed back.
-func (d *Deliverer) giveBack(ctx context.Context, t Ticket, u *tracker.Upload, attempt int, cause error) error {
-	d.metrics.attempts.WithLabelValues(string(tracker.Released)).Inc()
-	fin, err := d.tr.Finish(context.WithoutCancel(ctx), t.GetUploadId(), int(t.GetPage()), tracker.Finish{
-		Outcome: tracker.Released, Token: t.Token, Gen: int(t.GetGen()), Now: d.now(),
-		Attempt: &tracker.Attempt{
-			Page: int(t.GetPage()), Attempt: attempt, Outcome: string(tracker.Released),
-			Error: "not sent or not counted: " + cause.Error(), At: d.now().UTC(),
-		},
-	})
-	if err != nil {
-		return errors.Join(cause, fmt.Errorf("tracker release: %w", err))
-	}
-	if fin.Stale {
-		return nil // a manual retry owns the page now
-	}
-	if fin.Announce {
-		if err := d.announcePending(context.WithoutCancel(ctx), t, d.log); err != nil {
-			return errors.Join(cause, err)
-		}
-	}
-	if fin.Superseded {
-		return ErrSuperseded
-	}
-	if fin.AlreadyDone {
-		// Another delivery finished the page meanwhile: go on from it (a
-		// worker shutting down hands the message back there).
-		return d.after(ctx, t, fin.DoneFailed, fin.Released, fin.Gen)
-	}
-	return cause
-}
-
-func (d *Deliverer) finish(ctx context.Context, t Ticket, u *tracker.Upload, o outcome, rec *tracker.Attempt, delay time.Duration, log *zap.Logger) error {
-	id, page := t.GetUploadId(), int(t.GetPage())
-	// The outcome is recorded even when shutdown has begun (the attempt
-	// happened), and so is what follows from it; a page carried on after it
-	// runs under ctx, which shutdown cuts off.
-	carry := ctx
+// announce publishes the completion event of a finished upload: the one the
+// decision says this call finished, or one whose event is still pending.
+func (d *Deliverer) announce(ctx context.Context, t Ticket, u *tracker.Upload, dec tracker.Decision, log *zap.Logger) error {
 	ctx = context.WithoutCancel(ctx)
-	f := tracker.Finish{Attempt: rec, Token: t.Token, Gen: int(t.GetGen()), Now: d.now()}
-	switch o {
-	case outcomeDelivered:
-		f.Outcome = tracker.Delivered
-		if d.carries(carry, t) {
-			f.ChainLease = leaseFor // the page it releases, if free, is ours at once
-		}
-	case outcomeRetrying:
-		f.Outcome, f.NextAt = tracker.Retrying, d.now().Add(delay)
-	case outcomeFailed:
-		f.Outcome = tracker.Failed
-		f.Failure = &tracker.Failure{Page: page, Attempts: rec.Attempt, StatusCode: rec.StatusCode, Error: rec.Error, At: rec.At}
+	if c := dec.Completion; c != nil && u != nil {
+		done := *u
+		done.Status, done.DeliveredPages, done.FailedPages, done.CompletedAt = c.Status, c.Delivered, c.Failed, c.At
+		d.metrics.uploads.WithLabelValues(string(c.Status)).Inc()
+		return d.completed(ctx, t, &done, log)
 	}
-	fin, err := d.tr.Finish(ctx, id, page, f)
-	if err != nil {
-		// The attempt was made but not recorded: hand the ticket back; the
-		// page may be sent once more (delivery is at-least-once), but not
-		// sooner than the retry interval.
-		d.metrics.infraErrors.Inc()
-		log.Warn("recording the attempt failed; ticket handed back", zap.Error(err))
-		return &RetryError{After: max(time.Second, u.Destination.RetryInterval()), Err: fmt.Errorf("tracker finish: %w", err)}
-	}
-	d.metrics.attempts.WithLabelValues(string(f.Outcome)).Inc()
-	if fin.Gone || fin.Stale {
-		return nil // the upload is gone, or a manual retry owns the page now
-	}
-	if fin.Superseded {
-		// A later delivery of this ticket message has begun: it goes on
-		// from here (it finds this page done and carries on with what it
-		// released). Only the announcement is ours to make.
-		var err error
-		if fin.CompletedNow {
-			err = d.completedNow(ctx, t, u, fin, f.Now, log)
-		} else if fin.Announce {
-			err = d.announcePending(ctx, t, log)
-		}
-		if err != nil {
-			// Still pending in Redis: the later delivery's finish or
-			// begin of a done page announces it.
-			log.Warn("announce a finished upload", zap.Error(err))
-		}
-		return ErrSuperseded
-	}
-	if fin.AlreadyDone && !(o == outcomeFailed && fin.DoneFailed) {
-		// Another delivery finished the page first (or took it over): go on
-		// as a ticket finding the page done does. Settling the message here
-		// (a retry, a dead letter) would disturb a later delivery carrying
-		// on with it; following leads to that delivery's lease, and
-		// "superseded", if there is one.
-		if fin.Announce {
-			if err := d.announcePending(ctx, t, log); err != nil {
-				return err
-			}
-		}
-		return d.after(carry, t, fin.DoneFailed, fin.Released, fin.Gen)
-	}
-	if o == outcomeRetrying {
-		log.Info("delivery failed, will retry", zap.Int("attempt", rec.Attempt), zap.Int("status", rec.StatusCode), zap.String("error", rec.Error), zap.Duration("in", delay))
-		return &RetryError{After: delay, Err: errors.New(rec.Error)}
-	}
-	if !fin.AlreadyDone {
-		if o == outcomeDelivered {
-			d.metrics.delivered.Inc()
-		} else {
-			d.metrics.failed.Inc()
-			log.Warn("page undelivered, recorded in the failure log", zap.Int("attempts", rec.Attempt), zap.Int("status", rec.StatusCode), zap.String("error", rec.Error))
-		}
-	}
-	if o == outcomeDelivered && !fin.CompletedNow {
-		if fin.NextLeased {
-			next := t.next(fin.Released)
-			return d.deliver(carry, next, u, fin.NextAttempts, d.log.WithLazy(zap.String("upload", id), zap.Int("page", fin.Released)))
-		}
-		return d.follow(carry, t, fin.Released, fin.Gen)
-	}
-	if err := d.release(ctx, t, fin.Released, fin.Gen); err != nil {
-		return err
-	}
-	if fin.CompletedNow {
-		if err := d.completedNow(ctx, t, u, fin, f.Now, log); err != nil {
-			return err
-		}
-	}
-	if fin.AlreadyDone && fin.Announce {
-		// This call ran twice and the first finished the upload, or the
-		// event of an earlier finish is still pending: announce it before
-		// the message is terminated.
-		if err := d.announcePending(ctx, t, log); err != nil {
-			return err
-		}
-	}
-	if o == outcomeFailed {
-		return &DeadError{Reason: rec.Error, Ticket: t.Ticket}
-	}
-	return nil
-}
-
-// maxHops bounds how many pages one ticket message handles: past it, the
-// next page gets a ticket of its own, so a long upload leaves the worker's
-// slot now and then and other uploads get their turn.
-const maxHops = 16
-
-// follow handles page under the same ticket message as t, instead of
-// publishing a ticket for it: that saves a ticket's publish, store,
-// delivery, acknowledgement and removal per page. The page's lease carries
-// t's token, so if this worker dies, the redelivered t walks the same chain
-// (every page of it is done or leased with its token) and takes the page
-// over; the walk has the chain's own budget, so it reaches where the dead
-// worker stopped. At maxHops it publishes the page's ticket as before; when
-// the worker is shutting down it hands the message back (ErrShutdown).
-func (d *Deliverer) follow(ctx context.Context, t Ticket, page, gen int) error {
-	if page <= 0 {
+	if !dec.Announce {
 		return nil
 	}
-	if draining(ctx) {
-		// The message goes back and another worker carries on with page:
-		// publishing its ticket instead would strand a page this message
-		// still holds further along the chain (when it walks one).
-		return ErrShutdown
-	}
-	if !d.carries(ctx, t) {
-		return d.release(ctx, t, page, gen)
-	}
-	return d.Handle(ctx, t.next(page))
-}
-
-// after goes on from a page found done: past a delivered page the message
-// carries on (follow); past a failed page it does what the delivery that
-// failed the page does, publishing the released page's ticket (the same,
-// de-duplicated ticket) and letting the message end, since that delivery
-// terminates the message: a chain carried on under it would be lost.
-func (d *Deliverer) after(ctx context.Context, t Ticket, failed bool, page, gen int) error {
-	if failed {
-		return d.release(ctx, t, page, gen)
-	}
-	return d.follow(ctx, t, page, gen)
-}
-
-// carries says whether the message of t carries on with the page t's page
-// releases.
-func (d *Deliverer) carries(ctx context.Context, t Ticket) bool {
-	return t.hops+1 < maxHops && !draining(ctx)
-}
-
-// next is the ticket of a page t released, under t's message.
-func (t Ticket) next(page int) Ticket {
-	// The carried page keeps the message's own retry generation: should a
-	// retry have begun meanwhile, begin answers "stale" and the chain stops.
-	nt := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant(), Gen: t.GetGen()} // #nosec G115 -- page numbers from the tracker are far below 2^32
-	return Ticket{Ticket: nt, Token: t.Token, hops: t.hops + 1}
-}
-
-// completedNow announces the upload that the finish answered fin just
-// finished, at now.
-func (d *Deliverer) completedNow(ctx context.Context, t Ticket, u *tracker.Upload, fin tracker.Finished, now time.Time, log *zap.Logger) error {
-	done := *u
-	done.Status, done.DeliveredPages, done.FailedPages, done.CompletedAt = fin.Status, fin.Delivered, fin.Failed, now
-	d.metrics.uploads.WithLabelValues(string(fin.Status)).Inc()
-	return d.completed(ctx, t, &done, log)
-}
-
-// announcePending publishes the completion event of a finished upload whose
-// event is not confirmed published (a worker died, or its publish failed).
-func (d *Deliverer) announcePending(ctx context.Context, t Ticket, log *zap.Logger) error {
+	// A worker died before it confirmed the event published, or its
+	// publish failed.
 	u, err := d.tr.Get(ctx, t.GetUploadId(), "")
 	if err == nil && u.Status != tracker.StatusDelivering {
 		err = d.completed(ctx, t, u, log)
@@ -483,14 +374,14 @@ func (d *Deliverer) announcePending(ctx context.Context, t Ticket, log *zap.Logg
 	return nil
 }
 
-// release publishes the ticket of the page that finishing this one released.
-func (d *Deliverer) release(ctx context.Context, t Ticket, page, gen int) error {
-	if page <= 0 {
+// publishNext publishes the ticket of the page a finished page let go on.
+func (d *Deliverer) publishNext(ctx context.Context, t Ticket, dec tracker.Decision) error {
+	if dec.Next <= 0 {
 		return nil
 	}
-	next := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(page), Tenant: t.GetTenant()} // #nosec G115 -- page numbers come from the tracker and are far below 2^32
-	if err := d.q.PublishTicket(ctx, next, gen); err != nil {
-		return fmt.Errorf("publish ticket of page %d: %w", page, err)
+	next := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(dec.Next), Tenant: t.GetTenant()} // #nosec G115 -- page numbers come from the tracker and are far below 2^32
+	if err := d.q.PublishTicket(context.WithoutCancel(ctx), next, dec.Gen); err != nil {
+		return fmt.Errorf("publish ticket of page %d: %w", dec.Next, err)
 	}
 	return nil
 }
@@ -522,45 +413,4 @@ func (d *Deliverer) completed(ctx context.Context, t Ticket, u *tracker.Upload, 
 		log.Warn("record the completion event as published", zap.Error(err))
 	}
 	return nil
-}
-
-// settle turns Handle's result into the ticket's fate.
-func settle(ctx context.Context, q Queue, msg jetstream.Msg, t Ticket, herr error, m *Metrics, log *zap.Logger) {
-	var retry *RetryError
-	var dead *DeadError
-	var err error
-	switch {
-	case herr == nil:
-		err = msg.Ack()
-	case errors.As(herr, &retry):
-		err = msg.NakWithDelay(retry.After)
-	case errors.As(herr, &dead):
-		dt := t.Ticket
-		if dead.Ticket != nil {
-			dt = dead.Ticket
-		}
-		if perr := q.PublishDead(ctx, dt, dead.Reason); perr != nil {
-			log.Warn("copy to dead letters", zap.Error(perr))
-		}
-		err = msg.TermWithReason("undelivered: " + truncate(dead.Reason, 200))
-	case errors.Is(herr, ErrSuperseded):
-		log.Debug("ticket left to its later delivery", zap.String("upload", t.GetUploadId()), zap.Uint32("page", t.GetPage()))
-		return
-	case errors.Is(herr, ErrShutdown):
-		err = msg.Nak()
-	default:
-		m.infraErrors.Inc()
-		log.Warn("delivery interrupted by an infrastructure error; ticket handed back", zap.String("upload", t.GetUploadId()), zap.Uint32("page", t.GetPage()), zap.Error(herr))
-		err = msg.NakWithDelay(time.Second)
-	}
-	if err != nil {
-		log.Warn("settle ticket", zap.Error(err))
-	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
