@@ -124,7 +124,7 @@ func (q recordQuota) check(n int) error {
 // frees its slot.
 type QuotaLimiter struct {
 	rdb       redis.UniversalClient
-	prefix    string
+	tr        *tracker.Tracker // the key layout, and the uploads' status
 	retention time.Duration
 	reserve   time.Duration // how long a streaming import's reservation lives without a refresh
 	now       func() time.Time
@@ -132,23 +132,18 @@ type QuotaLimiter struct {
 	log       *zap.Logger
 }
 
-// NewQuotaLimiter returns a limiter over rdb. prefix is the tracker's key prefix.
-func NewQuotaLimiter(rdb redis.UniversalClient, prefix string, retention time.Duration, reg prometheus.Registerer, log *zap.Logger) *QuotaLimiter {
+// NewQuotaLimiter returns a limiter over rdb, with its keys where tr keeps
+// them.
+func NewQuotaLimiter(rdb redis.UniversalClient, tr *tracker.Tracker, retention time.Duration, reg prometheus.Registerer, log *zap.Logger) *QuotaLimiter {
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookline_imports_over_quota_total",
 		Help: "Imports refused because a tenant's quota was exhausted, by quota."}, []string{"quota"})
 	reg.MustRegister(refused)
-	return &QuotaLimiter{rdb: rdb, prefix: prefix, retention: retention, reserve: 2 * time.Minute,
+	return &QuotaLimiter{rdb: rdb, tr: tr, retention: retention, reserve: 2 * time.Minute,
 		now: time.Now, refused: refused, log: log}
 }
 
-func (l *QuotaLimiter) rateKey(tenant string) string { return l.prefix + "quota:" + tenant + ":rate" }
-func (l *QuotaLimiter) activeKey(tenant string) string {
-	return l.prefix + "quota:" + tenant + ":active"
-}
-
-// uploadKey is the tracker's hash of an upload (pkg/tracker: <prefix>u:{<id>}),
-// read for its "status" field only.
-func (l *QuotaLimiter) uploadKey(id string) string { return l.prefix + "u:{" + id + "}" }
+func (l *QuotaLimiter) rateKey(tenant string) string   { return l.tr.QuotaKeys(tenant).Rate }
+func (l *QuotaLimiter) activeKey(tenant string) string { return l.tr.QuotaKeys(tenant).Active }
 
 // committedScore marks accepted uploads in the active set; reservations have
 // their expiry time (Unix ms) as score, far below it.
@@ -234,17 +229,17 @@ func (l *QuotaLimiter) prune(ctx context.Context, tenant string) error {
 	if err != nil || len(members) == 0 {
 		return err
 	}
-	pipe := l.rdb.Pipeline()
-	status := make([]*redis.StringCmd, len(members))
+	ids := make([]string, len(members))
 	for i, m := range members {
-		status[i] = pipe.HGet(ctx, l.uploadKey(m[len("u:"):]), "status")
+		ids[i] = m[len("u:"):]
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	status, err := l.tr.Statuses(ctx, ids)
+	if err != nil {
 		return err
 	}
 	var done []any
 	for i, m := range members {
-		if s, err := status[i].Result(); errors.Is(err, redis.Nil) || (err == nil && s != string(tracker.StatusDelivering)) {
+		if status[i] != tracker.StatusDelivering { // finished, or expired ("")
 			done = append(done, m)
 		}
 	}

@@ -12,14 +12,14 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/hookline/hookline/pkg/redistest"
+	"github.com/hookline/hookline/pkg/tracker"
 )
 
 // limiterForTest returns a limiter over a real Redis with a clock the test moves.
 func limiterForTest(t *testing.T) (*QuotaLimiter, *redis.Client, *atomic.Int64) {
 	t.Helper()
 	rdb := redistest.Client(t)
-	prefix := redistest.Prefix(t)
-	l := NewQuotaLimiter(rdb, prefix, time.Hour, prometheus.NewRegistry(), zaptest.NewLogger(t))
+	l := NewQuotaLimiter(rdb, tracker.New(rdb, tracker.WithPrefix(redistest.Prefix(t))), time.Hour, prometheus.NewRegistry(), zaptest.NewLogger(t))
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixMilli())
 	l.now = func() time.Time { return time.UnixMilli(clock.Load()) }
@@ -82,10 +82,27 @@ func TestQuotaConcurrentUploads(t *testing.T) {
 	l, rdb, clock := limiterForTest(t)
 	ctx := context.Background()
 	q := Quotas{MaxConcurrentUploads: 2}
-	status := func(id, s string) {
+	// status gives upload id the status s, through the tracker: created
+	// (delivering), then its one page delivered (completed) or failed.
+	status := func(id string, s tracker.Status) {
 		t.Helper()
-		if err := rdb.HSet(ctx, l.uploadKey(id), "status", s).Err(); err != nil {
-			t.Fatal(err)
+		tr := l.tr
+		if s == tracker.StatusDelivering {
+			if _, err := tr.Create(ctx, &tracker.Upload{ID: id, Tenant: "acme", TotalPages: 1, Destination: tracker.Destination{MaxInFlight: 1}}); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		c := tracker.Call{Upload: id, Page: 1, Token: "1.1"}
+		f := tracker.Finish{Outcome: tracker.Delivered}
+		if s == tracker.StatusFailed {
+			f = tracker.Finish{Outcome: tracker.Failed, Failure: &tracker.Failure{Page: 1}}
+		}
+		if dec, err := tr.Begin(ctx, c, time.Minute, time.Now()); err != nil || dec.Kind != tracker.Send {
+			t.Fatal(dec, err)
+		}
+		if dec, err := tr.Finish(ctx, c, f); err != nil || dec.Completion == nil || dec.Completion.Status != s {
+			t.Fatal(dec, err)
 		}
 	}
 	admit := func() *Admission {
@@ -105,19 +122,19 @@ func TestQuotaConcurrentUploads(t *testing.T) {
 		}
 	}
 
-	status("U1", "delivering")
+	status("U1", tracker.StatusDelivering)
 	admit().Accepted(ctx, "U1")
 	streaming := admit() // an import still streaming holds a slot
 	refuse()
 	streaming.Release(ctx) // refused later: its slot is free again
-	status("U3", "delivering")
+	status("U3", tracker.StatusDelivering)
 	admit().Accepted(ctx, "U3")
 	refuse()
 
-	status("U1", "completed") // a finished upload frees its slot
+	status("U1", tracker.StatusCompleted) // a finished upload frees its slot
 	a := admit()
 	a.Accepted(ctx, "U4") // no record: as if expired, pruned next time
-	status("U3", "failed")
+	status("U3", tracker.StatusFailed)
 	admit().Release(ctx)
 	if n := rdb.ZCard(ctx, l.activeKey("acme")).Val(); n != 0 {
 		t.Fatalf("active set holds %d after every upload finished, want 0", n)
@@ -143,8 +160,8 @@ func TestQuotaNoLimitsTouchNothing(t *testing.T) {
 		}
 		a.Accepted(ctx, "U")
 	}
-	if keys := rdb.Keys(ctx, l.prefix+"*").Val(); len(keys) != 0 {
-		t.Fatalf("keys written without quotas: %v", keys)
+	if n := rdb.Exists(ctx, l.rateKey("acme"), l.activeKey("acme")).Val(); n != 0 {
+		t.Fatalf("%d quota keys written without quotas", n)
 	}
 }
 

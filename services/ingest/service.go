@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 		return err
 	}
 	tr := tracker.New(d.Redis, tracker.WithPrefix(cfg.RedisPrefix), tracker.WithRetention(cfg.Retention))
-	limiter := NewQuotaLimiter(d.Redis, cfg.RedisPrefix, cfg.Retention, d.Registry, log)
+	limiter := NewQuotaLimiter(d.Redis, tr, cfg.Retention, d.Registry, log)
 	api := NewAPI(cfg.API, cfg.APIKeys, templates, tr, q, cfg.Secrets, NewMetrics(d.Registry), log,
 		WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter))
 	mux := http.NewServeMux()

@@ -28,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hookline/hookline/pkg/redistest"
+	"github.com/hookline/hookline/pkg/tracker"
 	"github.com/hookline/hookline/services/hookline/internal/apitest"
 )
 
@@ -431,6 +432,7 @@ type stack struct {
 	ingest *proc
 	rdb    *redis.Client
 	prefix string
+	tr     *tracker.Tracker // reads the state ingest and the workers keep in Redis
 }
 
 func encryptionKey(t testing.TB) string {
@@ -462,6 +464,7 @@ func newStack(t testing.TB, natsURL, redisURL string, extra map[string]string) *
 		s.vars[k] = v
 	}
 	s.rdb = redistest.ClientFor(t, redisURL)
+	s.tr = tracker.New(s.rdb, tracker.WithPrefix(s.prefix))
 	return s
 }
 
@@ -539,13 +542,25 @@ func (w *workerProc) inFlight() float64 {
 	return v
 }
 
-// redisKeys lists the Redis keys of the stack's prefix matching pattern.
-func (s *stack) redisKeys(pattern string) []string {
+// uploadState lists the Redis keys that hold any upload's state.
+func (s *stack) uploadState() []string {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	keys, err := s.tr.StateKeys(ctx)
+	if err != nil {
+		s.t.Fatalf("scan redis: %v", err)
+	}
+	return keys
+}
+
+// redisKeys lists every Redis key of the stack's prefix (for diagnostics).
+func (s *stack) redisKeys() []string {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out []string
-	iter := s.rdb.Scan(ctx, 0, s.prefix+pattern, 1000).Iterator()
+	iter := s.rdb.Scan(ctx, 0, s.prefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
 		out = append(out, iter.Val())
 	}
@@ -738,26 +753,19 @@ func (p *proc) warnings() []string {
 	return out
 }
 
-// stagingKey is the sorted set where ingest marks the imports whose file is
-// still streaming (pkg/tracker/staging.go): upload ids scored by their last
-// heartbeat in unix milliseconds. Every ingest runs a janitor that purges the
-// pages of marks older than ingest.AbandonedAfter (at start, then every
-// minute).
-func (s *stack) stagingKey() string { return s.prefix + "staging" }
-
-// stagingMark reports whether upload id has a staging mark.
+// stagingMark reports whether upload id has a staging mark: ingest marks
+// the imports whose file is still streaming (pkg/tracker/staging.go) with
+// a heartbeat, and every ingest runs a janitor that purges the pages of
+// marks older than ingest.AbandonedAfter (at start, then every minute).
 func (s *stack) stagingMark(id string) bool {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := s.rdb.ZScore(ctx, s.stagingKey(), id).Result()
-	if errors.Is(err, redis.Nil) {
-		return false
-	}
+	_, ok, err := s.tr.StagingSince(ctx, id)
 	if err != nil {
 		s.t.Fatalf("read staging mark: %v", err)
 	}
-	return true
+	return ok
 }
 
 // ageStagingMark moves upload id's staging heartbeat back by d: the test's
@@ -766,7 +774,7 @@ func (s *stack) ageStagingMark(id string, d time.Duration) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.rdb.ZAdd(ctx, s.stagingKey(), redis.Z{Score: float64(time.Now().Add(-d).UnixMilli()), Member: id}).Err(); err != nil {
+	if err := s.tr.Staging(ctx, id, time.Now().Add(-d)); err != nil {
 		s.t.Fatalf("age staging mark: %v", err)
 	}
 }

@@ -108,7 +108,7 @@ func TestIngestKilledMidFile(t *testing.T) {
 	// The janitor must be able to find the import, and purge it once its
 	// heartbeat is old enough.
 	if !s.stagingMark(id) {
-		t.Errorf("the killed import %s has no staging mark in %s: no janitor will find its pages", id, s.stagingKey())
+		t.Errorf("the killed import %s has no staging mark: no janitor will find its pages", id)
 	} else {
 		s.ageStagingMark(id, ingest.AbandonedAfter+time.Minute)
 	}
@@ -126,7 +126,7 @@ func TestIngestKilledMidFile(t *testing.T) {
 	if ups := s.api.ListUploads(keyA); len(ups) != 0 {
 		t.Errorf("GET /v1/uploads lists %d uploads, want none: %+v", len(ups), ups)
 	}
-	if keys := s.redisKeys("u:*"); len(keys) != 0 {
+	if keys := s.uploadState(); len(keys) != 0 {
 		sort.Strings(keys)
 		t.Errorf("redis holds upload state after the killed import: %v", keys)
 	}
@@ -135,7 +135,7 @@ func TestIngestKilledMidFile(t *testing.T) {
 	var left map[string]uint64
 	if !apitest.Poll(15*time.Second, func() bool { left = pageSubjects(t, js, id); return len(left) == 0 }) {
 		info := streamInfo(t, js, pagesStream, "")
-		keys := s.redisKeys("*")
+		keys := s.redisKeys()
 		sort.Strings(keys)
 		t.Errorf("%d pages (%d bytes in %s) of the killed import %s are still stored 15s after ingest was restarted "+
 			"with an abandoned staging mark; no upload record or ticket refers to them; the stream's MaxAge is %s; redis keys under the prefix: %v",

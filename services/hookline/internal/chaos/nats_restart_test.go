@@ -97,7 +97,7 @@ func TestNATSRestartMidUpload(t *testing.T) {
 		data, _ := json.Marshal(ups)
 		t.Errorf("GET /v1/uploads = %s, want only %s", data, acc.UploadID)
 	}
-	for _, k := range s.redisKeys("u:*") {
+	for _, k := range s.uploadState() {
 		if !strings.Contains(k, "{"+acc.UploadID+"}") {
 			t.Errorf("redis holds state of another upload: %s", k)
 		}
@@ -278,7 +278,7 @@ func TestNATSDownDuringImport(t *testing.T) {
 	if ups := s.api.ListUploads(keyA); len(ups) != 0 {
 		t.Errorf("GET /v1/uploads lists %d uploads, want none: %+v", len(ups), ups)
 	}
-	if keys := s.redisKeys("u:*"); len(keys) != 0 {
+	if keys := s.uploadState(); len(keys) != 0 {
 		t.Errorf("redis holds upload state after the refused import: %v", keys)
 	}
 }
