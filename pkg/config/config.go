@@ -114,14 +114,23 @@ func LoadCommon(env Env) (Common, error) {
 	return c, errors.Join(errs...)
 }
 
-// Logger builds the service's logger.
+// Logger builds the service's logger: JSON (or console) lines on stderr, at
+// the configured level. Nothing is sampled: every delivery outcome is
+// logged, however many of the same happen in a second. Stack traces are
+// kept for panics only.
 func (c Common) Logger() (*zap.Logger, error) {
+	return c.loggerConfig().Build(zap.AddStacktrace(zapcore.DPanicLevel))
+}
+
+func (c Common) loggerConfig() zap.Config {
 	cfg := zap.NewProductionConfig()
 	if c.LogFormat == "console" {
 		cfg = zap.NewDevelopmentConfig()
 	}
 	cfg.Level = zap.NewAtomicLevelAt(c.LogLevel)
-	return cfg.Build()
+	cfg.Sampling = nil
+	cfg.DisableStacktrace = true
+	return cfg
 }
 
 func orDefault(v, def string) string {

@@ -25,24 +25,30 @@ type Runtime struct {
 
 // Main is the body of a service's main: given the result of loading its
 // configuration, it builds the logger, connects to NATS and Redis, stops on
-// SIGINT/SIGTERM and runs run. It exits the process with a message on error.
+// SIGINT/SIGTERM and runs run. An error that stops it is logged in the
+// configured format (JSON unless HOOKLINE_LOG_FORMAT is console), and the
+// process exits with status 1.
 func Main(name string, common Common, loadErr error, run func(ctx context.Context, rt Runtime) error) {
+	log, err := common.Logger()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: logger: %v\n", name, err)
+		os.Exit(1)
+	}
+	log = log.With(zap.String("service", name))
 	if loadErr != nil {
-		fmt.Fprintf(os.Stderr, "%s: configuration:\n%v\n", name, loadErr)
+		log.Error("configuration is not valid", zap.Error(loadErr))
+		_ = log.Sync()
 		os.Exit(1)
 	}
-	if err := serve(name, common, run); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+	if err := serve(name, common, log, run); err != nil {
+		log.Error("stopped by an error", zap.Error(err))
+		_ = log.Sync()
 		os.Exit(1)
 	}
+	_ = log.Sync()
 }
 
-func serve(name string, c Common, run func(ctx context.Context, rt Runtime) error) error {
-	log, err := c.Logger()
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
+func serve(name string, c Common, log *zap.Logger, run func(ctx context.Context, rt Runtime) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

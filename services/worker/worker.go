@@ -390,7 +390,7 @@ func (d *Deliverer) publishNext(ctx context.Context, t Ticket, dec tracker.Decis
 // pages. It may run more than once for an upload (after a crash): the event's
 // message id de-duplicates it.
 func (d *Deliverer) completed(ctx context.Context, t Ticket, u *tracker.Upload, log *zap.Logger) error {
-	log.Info("upload finished", zap.String("status", string(u.Status)), zap.Int("delivered", u.DeliveredPages), zap.Int("failed", u.FailedPages))
+	log.Info("upload finished", zap.String("uploadStatus", string(u.Status)), zap.Int("delivered", u.DeliveredPages), zap.Int("failed", u.FailedPages))
 	ev := &hooklinev1.UploadCompleted{
 		UploadId: t.GetUploadId(), Tenant: u.Tenant, Template: u.Template, Status: string(u.Status),
 		// #nosec G115 -- page counts come from the tracker and are far below 2^32
