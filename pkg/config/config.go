@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/redisconn"
 	"github.com/hookline/hookline/pkg/secrets"
 	"github.com/hookline/hookline/pkg/webhook"
 )
@@ -32,6 +33,10 @@ func MapEnv(m map[string]string) Env { return func(k string) string { return m[k
 type Common struct {
 	NATSURL  string // NATS_URL (required)
 	RedisURL string // REDIS_URL (required)
+	// RedisDurability: HOOKLINE_REDIS_WAIT_REPLICAS (default 1 for a Redis
+	// Cluster or Sentinel, 0 for a single server) and
+	// HOOKLINE_REDIS_WAIT_TIMEOUT (default 500ms).
+	RedisDurability redisconn.Durability
 	// Secrets seals and opens customers' secrets: HOOKLINE_ENCRYPTION_KEYS
 	// (base64 32-byte keys, newest first) or HOOKLINE_ENCRYPTION_KEY.
 	Secrets *secrets.Box
@@ -51,6 +56,7 @@ type Common struct {
 // its variable; values of secret variables are never repeated.
 func LoadCommon(env Env) (Common, error) {
 	var errs []error
+	var err error
 	c := Common{
 		NATSURL:     env("NATS_URL"),
 		RedisURL:    env("REDIS_URL"),
@@ -63,6 +69,8 @@ func LoadCommon(env Env) (Common, error) {
 	}
 	if c.RedisURL == "" {
 		errs = append(errs, errors.New("REDIS_URL is required (for example redis://127.0.0.1:6379/0)"))
+	} else if c.RedisDurability, err = loadRedisDurability(env, c.RedisURL); err != nil {
+		errs = append(errs, err)
 	}
 	keys := env("HOOKLINE_ENCRYPTION_KEYS")
 	name := "HOOKLINE_ENCRYPTION_KEYS"
@@ -76,7 +84,6 @@ func LoadCommon(env Env) (Common, error) {
 	} else {
 		c.Secrets = box
 	}
-	var err error
 	if c.AllowPrivateNetworks, err = Bool(env, "HOOKLINE_ALLOW_PRIVATE_NETWORKS", false); err != nil {
 		errs = append(errs, err)
 	}
@@ -131,6 +138,29 @@ func (c Common) loggerConfig() zap.Config {
 	cfg.Sampling = nil
 	cfg.DisableStacktrace = true
 	return cfg
+}
+
+// loadRedisDurability reads how long durable Redis writes wait for replicas.
+func loadRedisDurability(env Env, redisURL string) (redisconn.Durability, error) {
+	kind, err := redisconn.KindOf(redisURL)
+	if err != nil {
+		return redisconn.Durability{}, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	def := 1
+	if kind == redisconn.Single {
+		def = 0
+	}
+	var d redisconn.Durability
+	var errs []error
+	if d.WaitReplicas, err = Int(env, "HOOKLINE_REDIS_WAIT_REPLICAS", def); err != nil || d.WaitReplicas < 0 {
+		errs = append(errs, errors.New("HOOKLINE_REDIS_WAIT_REPLICAS must be a number of replicas (0: do not wait)"))
+	}
+	if d.WaitTimeout, err = Duration(env, "HOOKLINE_REDIS_WAIT_TIMEOUT", 500*time.Millisecond); err != nil {
+		errs = append(errs, err)
+	} else if d.WaitTimeout < time.Millisecond {
+		errs = append(errs, fmt.Errorf("HOOKLINE_REDIS_WAIT_TIMEOUT must be at least 1ms, got %s", d.WaitTimeout))
+	}
+	return d, errors.Join(errs...)
 }
 
 func orDefault(v, def string) string {

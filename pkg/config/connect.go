@@ -8,6 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/hookline/hookline/pkg/redisconn"
 )
 
 // ConnectNATS connects to NATS_URL and keeps reconnecting for as long as the
@@ -35,13 +37,14 @@ func (c Common) ConnectNATS(name string, log *zap.Logger) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// ConnectRedis opens a client for REDIS_URL and checks that it answers.
-func (c Common) ConnectRedis(ctx context.Context) (*redis.Client, error) {
-	opt, err := redis.ParseURL(c.RedisURL)
+// ConnectRedis opens a client for REDIS_URL (a single server, a Redis
+// Cluster or Sentinel: see redisconn.KindOf) and checks that it answers.
+// shortfall counts the durable writes that no replica acknowledged in time.
+func (c Common) ConnectRedis(ctx context.Context, shortfall func()) (redis.UniversalClient, error) {
+	rdb, err := redisconn.Open(c.RedisURL, c.RedisDurability, shortfall)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	rdb := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {

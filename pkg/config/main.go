@@ -18,7 +18,7 @@ import (
 // logger and metrics registry.
 type Runtime struct {
 	NATS     *nats.Conn
-	Redis    *redis.Client
+	Redis    redis.UniversalClient
 	Registry *prometheus.Registry
 	Log      *zap.Logger
 }
@@ -57,12 +57,14 @@ func serve(name string, c Common, log *zap.Logger, run func(ctx context.Context,
 		return err
 	}
 	defer nc.Close()
-	rdb, err := c.ConnectRedis(ctx)
+	unreplicated := prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_redis_unreplicated_writes_total",
+		Help: "Durable Redis writes (upload records, pages' final states) that no replica acknowledged within HOOKLINE_REDIS_WAIT_TIMEOUT."})
+	rdb, err := c.ConnectRedis(ctx, unreplicated.Inc)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), unreplicated)
 	return run(ctx, Runtime{NATS: nc, Redis: rdb, Registry: reg, Log: log})
 }

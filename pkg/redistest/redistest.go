@@ -171,3 +171,15 @@ func ClientFor(t testing.TB, url string) *redis.Client {
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
 }
+
+// Signal sends sig to the server process (SIGSTOP freezes it as a hung
+// server would be, SIGCONT lets it go on).
+func (s *Server) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if s.cmd == nil {
+		t.Fatal("redistest: the server is not running")
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("redistest: signal %s: %v", sig, err)
+	}
+}

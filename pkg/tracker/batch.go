@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hookline/hookline/pkg/redisconn"
 )
 
 // batcher sends the scripts of concurrent callers to Redis in pipelines.
@@ -143,7 +145,15 @@ func (b *batcher) exec(batch []*scriptCall, cmds []*redis.Cmd) {
 	}
 	// The pipeline's context is the first call's: the pipeline is not
 	// abandoned because one caller gave up (the others still wait for it).
-	_, _ = pipe.Exec(context.WithoutCancel(batch[0].ctx))
+	// It is durable when one of the calls is.
+	ctx := context.WithoutCancel(batch[0].ctx)
+	for _, c := range batch {
+		if redisconn.IsDurable(c.ctx) {
+			ctx = redisconn.Durable(ctx)
+			break
+		}
+	}
+	_, _ = pipe.Exec(ctx)
 	for i, c := range batch {
 		res, err := cmds[i].Text()
 		if err != nil && isNoScript(err) {

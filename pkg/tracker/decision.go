@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/hookline/hookline/pkg/redisconn"
 )
 
 // Kind is what a delivery does next with a page, as the tracker decides it.
@@ -237,6 +239,11 @@ func (t *Tracker) Finish(ctx context.Context, c Call, f Finish) (Decision, error
 	req, err := json.Marshal(r)
 	if err != nil {
 		return Decision{}, err
+	}
+	if f.Outcome == Delivered || f.Outcome == Failed {
+		// Durable: the ticket is acknowledged next, and a page whose final
+		// state was lost with its master would never be finished.
+		ctx = redisconn.Durable(ctx)
 	}
 	raw, err := t.runHot(ctx, finishScript, t.upload(c.Upload).all(), req)
 	if err != nil {

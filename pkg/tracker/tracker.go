@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hookline/hookline/pkg/redisconn"
 )
 
 // Errors.
@@ -175,7 +177,8 @@ func (t *Tracker) Create(ctx context.Context, u *Upload) (int, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	err = t.rdb.HSet(ctx, k.record, map[string]any{
+	// Durable: the record must outlive its master, since the 202 promises delivery.
+	err = t.rdb.HSet(redisconn.Durable(ctx), k.record, map[string]any{
 		"tenant": u.Tenant, "template": u.Template, "status": string(StatusDelivering),
 		"totalRecords": u.TotalRecords, "totalPages": u.TotalPages, "released": release, "gen": 0,
 		"dest": string(dest), "extra": string(u.Extra), "createdAt": ms(now), "updatedAt": ms(now),

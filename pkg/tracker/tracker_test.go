@@ -13,7 +13,7 @@ import (
 
 func newTracker(t *testing.T, opts ...Option) *Tracker {
 	t.Helper()
-	return New(redistest.Client(t), append([]Option{WithPrefix(redistest.Prefix(t))}, opts...)...)
+	return New(testRedis(t), append([]Option{WithPrefix(redistest.Prefix(t))}, opts...)...)
 }
 
 func create(t *testing.T, tr *Tracker, id string, pages, window int) {
@@ -270,7 +270,7 @@ func TestTenantIsolationAndList(t *testing.T) {
 }
 
 func TestFinishedUploadExpires(t *testing.T) {
-	rdb := redistest.Client(t)
+	rdb := testRedis(t)
 	tr := New(rdb, WithPrefix(redistest.Prefix(t)), WithRetention(time.Hour))
 	create(t, tr, "U7", 1, 1)
 	begin(t, tr, "U7", 1, "t", time.Now())
