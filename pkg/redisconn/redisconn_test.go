@@ -17,9 +17,9 @@ import (
 
 func TestKindOf(t *testing.T) {
 	for url, want := range map[string]redisconn.Kind{
-		"redis://127.0.0.1:6379/0":                                           redisconn.Single,
-		"rediss://user:pw@redis.example:6380/2?dial_timeout=3s":              redisconn.Single,
-		"redis://10.0.0.1:6379?addr=10.0.0.2:6379&addr=10.0.0.3:6379":        redisconn.Cluster,
+		"redis://127.0.0.1:6379/0":                                            redisconn.Single,
+		"rediss://user:pw@redis.example:6380/2?dial_timeout=3s":               redisconn.Single,
+		"redis://10.0.0.1:6379?addr=10.0.0.2:6379&addr=10.0.0.3:6379":         redisconn.Cluster,
 		"redis://s1:26379/0?master_name=mymaster&addr=s2:26379&addr=s3:26379": redisconn.Sentinel,
 	} {
 		got, err := redisconn.KindOf(url)
