@@ -214,25 +214,33 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.Jet
 const SetupTimeout = 2 * time.Minute
 
 // retry calls f until it succeeds, ctx ends or SetupTimeout passes. Only
-// errors that mean "not ready yet" are retried. Each call may take 30 s
-// (placing replicated streams on a fresh cluster is slow); the connection's
-// other requests keep the client's short default.
+// errors that mean "not ready yet" are retried. A JetStream API request that
+// reaches a fresh cluster before it has elected its meta leader is never
+// answered, so the first attempts wait only setupAttempt; each later one
+// waits twice as long, up to 30 s (placing replicated streams on a busy
+// cluster can be slow). Creating a stream that exists already is an update
+// with the same definition, so a repeated attempt changes nothing.
 func retry[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
 	deadline := time.Now().Add(SetupTimeout)
+	wait := setupAttempt
 	for {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, wait)
 		v, err := f(cctx)
 		cancel()
 		if err == nil || time.Now().After(deadline) || !transient(err) {
 			return v, err
 		}
+		wait = min(2*wait, 30*time.Second)
 		select {
 		case <-ctx.Done():
 			return v, err
-		case <-time.After(time.Second):
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
+
+// setupAttempt is how long Setup's first attempt at each request waits.
+const setupAttempt = 2 * time.Second
 
 func transient(err error) bool {
 	var api *jetstream.APIError

@@ -330,6 +330,25 @@ func startNATS(t testing.TB, jsExtra ...string) *natsNode {
 // waits until the cluster can create an R3 stream.
 func startNATSCluster(t testing.TB) []*natsNode {
 	t.Helper()
+	nodes := startNATSClusterNoWait(t)
+	nc, js := natsClient(t, clusterURL(nodes))
+	defer nc.Close()
+	apitest.Eventually(t, 40*time.Second, "the JetStream cluster to create an R3 stream", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "CHAOS_PROBE", Subjects: []string{"chaos.probe"}, Replicas: 3, Storage: jetstream.FileStorage}); err != nil {
+			return false
+		}
+		return js.DeleteStream(ctx, "CHAOS_PROBE") == nil
+	})
+	return nodes
+}
+
+// startNATSClusterNoWait runs three JetStream servers routed to one another
+// and waits only until each accepts clients: the JetStream cluster may still
+// be forming.
+func startNATSClusterNoWait(t testing.TB) []*natsNode {
+	t.Helper()
 	var nodes []*natsNode
 	var routes []int
 	for i := range 3 {
@@ -347,16 +366,6 @@ func startNATSCluster(t testing.TB) []*natsNode {
 			t.Fatalf("nats-server %s did not start:\n%s", n.name, n.proc.log.String())
 		}
 	}
-	nc, js := natsClient(t, clusterURL(nodes))
-	defer nc.Close()
-	apitest.Eventually(t, 40*time.Second, "the JetStream cluster to create an R3 stream", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "CHAOS_PROBE", Subjects: []string{"chaos.probe"}, Replicas: 3, Storage: jetstream.FileStorage}); err != nil {
-			return false
-		}
-		return js.DeleteStream(ctx, "CHAOS_PROBE") == nil
-	})
 	return nodes
 }
 
@@ -430,7 +439,7 @@ type stack struct {
 	vars   map[string]string
 	api    *apitest.Client
 	ingest *proc
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 	tr     *tracker.Tracker // reads the state ingest and the workers keep in Redis
 }
@@ -463,7 +472,7 @@ func newStack(t testing.TB, natsURL, redisURL string, extra map[string]string) *
 	for k, v := range extra {
 		s.vars[k] = v
 	}
-	s.rdb = redistest.ClientFor(t, redisURL)
+	s.rdb = redistest.UniversalFor(t, redisURL)
 	s.tr = tracker.New(s.rdb, tracker.WithPrefix(s.prefix))
 	return s
 }
