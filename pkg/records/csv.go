@@ -91,7 +91,7 @@ func (r *csvReader) next() ([]byte, error) {
 // readHeader picks the delimiter and reads the header row.
 func (r *csvReader) readHeader() error {
 	if r.delim == 0 {
-		head, _ := r.br.Peek(r.br.Size())
+		head, _ := peekLine(r.br)
 		r.delim = detectDelimiter(head)
 	}
 	r.cr.Comma = r.delim

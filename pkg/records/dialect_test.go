@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // openAll reads every record of a file through Open.
@@ -161,5 +162,37 @@ func TestSignatures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A CSV file that arrives slowly is read as it comes: the first records are
+// there before the rest of the file (here: before its end is ever written).
+func TestCSVReadAsItArrives(t *testing.T) {
+	for _, start := range []string{"a;b\n1;2\n", "\xEF\xBB\xBF\"a\nx\",b\n1,2\n", "\xFF\xFEa\x00,\x00b\x00\n\x001\x00,\x002\x00\n\x00"} {
+		pr, pw := io.Pipe()
+		t.Cleanup(func() { pw.Close() })
+		go func() { _, _ = pw.Write([]byte(start)) }()
+		got := make(chan string, 1)
+		go func() {
+			rd, err := Open(pr, "text/csv", "x.csv", Options{})
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			rec, err := rd.Next()
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			got <- string(rec)
+		}()
+		select {
+		case rec := <-got:
+			if !strings.HasPrefix(rec, "{") || !strings.Contains(rec, `"2"`) {
+				t.Errorf("%q: first record %s", start, rec)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q: no record within 10s while the file was still arriving", start)
+		}
 	}
 }

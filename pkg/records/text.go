@@ -11,19 +11,21 @@ import (
 	"golang.org/x/text/transform"
 )
 
-// sniffBytes is how much of a text file decides its encoding.
+// sniffBytes bounds how much of a text file's start is read to decide its
+// encoding and delimiter.
 const sniffBytes = 64 << 10
 
 // decodeText returns r as UTF-8, the way spreadsheet programs write text
 // files: a UTF-8 byte order mark is dropped; UTF-16 with a byte order mark
 // (Excel's "Unicode text") is decoded; bytes that are not valid UTF-8 are
-// Windows-1252 (Excel's "CSV" on Windows), never replaced. When the first
-// sniffBytes are not valid UTF-8, every byte from 0x80 up is Windows-1252;
+// Windows-1252 (Excel's "CSV" on Windows), never replaced. When the header
+// line is not valid UTF-8, every byte from 0x80 up is Windows-1252;
 // otherwise valid UTF-8 stays as it is and only the bytes that cannot be
-// UTF-8 are read as Windows-1252.
+// UTF-8 are read as Windows-1252. Only the header line is looked at, so a
+// file that arrives slowly is read as it comes.
 func decodeText(r io.Reader) io.Reader {
 	br := bufio.NewReaderSize(r, sniffBytes)
-	head, _ := br.Peek(sniffBytes)
+	head, err := peekLine(br)
 	if bytes.HasPrefix(head, []byte("\xFF\xFE")) || bytes.HasPrefix(head, []byte("\xFE\xFF")) {
 		return transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder())
 	}
@@ -31,7 +33,29 @@ func decodeText(r io.Reader) io.Reader {
 		_, _ = br.Discard(len(bom))
 		head = head[len(bom):]
 	}
-	return transform.NewReader(br, &cp1252Fallback{all: !validUTF8Prefix(head, len(head) < sniffBytes-len(bom))})
+	return transform.NewReader(br, &cp1252Fallback{all: !validUTF8Prefix(head, err != nil)})
+}
+
+// peekLine returns the buffered start of br up to and including the end of
+// its first line (a line end inside double quotes does not end it, as in a
+// CSV header), reading no more than that needs and at most br.Size() bytes.
+// The error is that of the read that ended the input before a line end.
+func peekLine(br *bufio.Reader) ([]byte, error) {
+	seen, quoted := 0, false
+	for {
+		b, err := br.Peek(min(br.Size(), max(seen+1, br.Buffered())))
+		for ; seen < len(b); seen++ {
+			switch {
+			case b[seen] == '"':
+				quoted = !quoted
+			case b[seen] == '\n' && !quoted:
+				return b[:seen+1], nil
+			}
+		}
+		if err != nil || len(b) == br.Size() {
+			return b, err
+		}
+	}
 }
 
 // validUTF8Prefix reports whether b is valid UTF-8, allowing a rune cut off
