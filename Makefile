@@ -22,7 +22,8 @@ build: deps
 	@mkdir -p bin
 	go build -ldflags "$(LDFLAGS)" -o bin/ ./services/hookline/cmd/hookline ./services/ingest/cmd/ingest ./services/worker/cmd/worker
 
-run: build
+# redis-server keeps dev mode's upload state (AOF in HOOKLINE_DATA_DIR).
+run: build redis
 	./bin/hookline dev
 
 vet:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -56,11 +57,11 @@ func devEnv(dataDir, natsURL, redisURL string) (config.Env, error) {
 		"HOOKLINE_ALLOW_PRIVATE_NETWORKS": "true",
 		"HOOKLINE_ADDR":                   "127.0.0.1:8080",
 		"HOOKLINE_LOG_FORMAT":             "console",
-		"HOOKLINE_METRICS_ADDR":           "",
+		"HOOKLINE_METRICS_ADDR":           "127.0.0.1:9090",
 	}
 	return func(k string) string {
-		if k == "NATS_URL" || k == "REDIS_URL" || k == "HOOKLINE_METRICS_ADDR" {
-			return defaults[k] // always the embedded ones, metrics on the API port
+		if k == "NATS_URL" || k == "REDIS_URL" {
+			return defaults[k] // always the ones dev mode chose
 		}
 		if v := os.Getenv(k); v != "" {
 			return v
@@ -71,7 +72,11 @@ func devEnv(dataDir, natsURL, redisURL string) (config.Env, error) {
 
 func runDev(args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	dataDir := fs.String("data", envOr("HOOKLINE_DATA_DIR", ".hookline"), "directory of the embedded NATS server's store (HOOKLINE_DATA_DIR)")
+	dataDir := fs.String("data", envOr("HOOKLINE_DATA_DIR", ".hookline"), "directory of the embedded NATS server's store and Redis's append-only file (HOOKLINE_DATA_DIR)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), devUsage)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,16 +99,11 @@ func runDev(args []string) error {
 		return errors.New("embedded NATS did not start within 30s")
 	}
 
-	redisURL := os.Getenv("REDIS_URL")
-	var mr *miniredis.Miniredis
-	if redisURL == "" {
-		mr = miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return fmt.Errorf("embedded redis: %w", err)
-		}
-		defer mr.Close()
-		redisURL = "redis://" + mr.Addr()
+	redisURL, stopRedis, lossy, err := devRedisURL(ctx, filepath.Join(*dataDir, "redis"))
+	if err != nil {
+		return err
 	}
+	defer stopRedis()
 	env, err := devEnv(*dataDir, ns.ClientURL(), redisURL)
 	if err != nil {
 		return err
@@ -116,13 +116,18 @@ func runDev(args []string) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	for name, addr := range map[string]string{"HOOKLINE_ADDR": icfg.Addr, "HOOKLINE_METRICS_ADDR": wcfg.MetricsAddr} {
+		if err := loopbackOnly(addr); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
 	log, err := icfg.Logger()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	if mr != nil {
-		log.Warn("REDIS_URL is not set: using an embedded in-memory Redis; upload state does not survive a restart of `hookline dev`")
+	if lossy != "" {
+		log.Warn(lossy + ": using an embedded in-memory Redis instead: uploads accepted now can be lost when `hookline dev` stops (install redis-server, or set REDIS_URL)")
 	}
 
 	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("hookline-dev"), nats.MaxReconnects(-1))
@@ -155,7 +160,7 @@ func runDev(args []string) error {
 				if os.Getenv("HOOKLINE_API_KEYS") != "" {
 					key = "(one of HOOKLINE_API_KEYS)"
 				}
-				fmt.Fprintf(os.Stderr, "\nhookline dev is running\n  API:      http://%s\n  API key:  %s\n  metrics:  http://%s/metrics\n  data dir: %s\nPress Ctrl-C to stop (in-flight deliveries finish first).\n\n", addr, key, addr, *dataDir)
+				fmt.Fprintf(os.Stderr, "\nhookline dev is running\n  console:  http://%s/console/\n  API:      http://%s\n  API key:  %s\n  metrics:  http://%s/metrics\n  data dir: %s\nPress Ctrl-C to stop (in-flight deliveries finish first).\n\n", addr, addr, key, addr, *dataDir)
 			}})
 	})
 	g.Go(func() error {
@@ -164,6 +169,59 @@ func runDev(args []string) error {
 	err = g.Wait()
 	log.Info("hookline dev stopped", zap.Bool("clean", err == nil))
 	return err
+}
+
+const devUsage = `Usage: hookline dev [-data DIR]
+
+Runs ingest and a worker in one process on loopback, with an embedded NATS
+server and a redis-server child (its append-only file in DIR), so that
+accepted uploads survive a stop and a start. Without redis-server on PATH it
+falls back to an in-memory Redis and warns that uploads can be lost.
+
+Environment: HOOKLINE_DATA_DIR (default .hookline), HOOKLINE_ADDR (default
+127.0.0.1:8080), HOOKLINE_METRICS_ADDR (the worker's metrics, default
+127.0.0.1:9090), REDIS_URL (use that Redis instead), HOOKLINE_API_KEYS.
+
+`
+
+// devRedisURL is the Redis dev mode uses: REDIS_URL when set, else a
+// redis-server child keeping its append-only file in dir, else (with the
+// reason in lossy) an in-memory one.
+func devRedisURL(ctx context.Context, dir string) (url string, stop func(), lossy string, err error) {
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		return u, func() {}, "", nil
+	}
+	path, lerr := exec.LookPath("redis-server")
+	if lerr == nil {
+		r, serr := startDevRedis(ctx, path, dir)
+		if serr == nil {
+			return r.URL, r.Stop, "", nil
+		}
+		lossy = serr.Error()
+	} else {
+		lossy = "redis-server is not installed"
+	}
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+		return "", nil, "", fmt.Errorf("embedded redis: %w", err)
+	}
+	return "redis://" + mr.Addr(), mr.Close, lossy, nil
+}
+
+// loopbackOnly refuses an address that would listen beyond this machine:
+// dev mode has a well-known API key and may call private addresses.
+func loopbackOnly(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("dev mode listens on loopback only, not on %q: use 127.0.0.1:<port>", addr)
 }
 
 func envOr(k, def string) string {

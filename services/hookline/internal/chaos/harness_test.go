@@ -45,7 +45,7 @@ const (
 )
 
 // bin holds the paths of the binaries TestMain builds.
-var bin struct{ ingest, worker, nats string }
+var bin struct{ ingest, worker, nats, hookline string }
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
@@ -77,8 +77,8 @@ func runMain(m *testing.M) int {
 		return cmd.Run()
 	}
 	start := time.Now()
-	if err := build(root, "-o", dir+string(filepath.Separator), "./services/ingest/cmd/ingest", "./services/worker/cmd/worker"); err != nil {
-		fmt.Fprintln(os.Stderr, "chaos: build ingest and worker:", err)
+	if err := build(root, "-o", dir+string(filepath.Separator), "./services/ingest/cmd/ingest", "./services/worker/cmd/worker", "./services/hookline/cmd/hookline"); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos: build ingest, worker and hookline:", err)
 		return 1
 	}
 	if err := build(filepath.Join(root, "services", "hookline"), "-o", filepath.Join(dir, "nats-server"), "github.com/nats-io/nats-server/v2"); err != nil {
@@ -86,7 +86,8 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	bin.ingest, bin.worker, bin.nats = filepath.Join(dir, "ingest"), filepath.Join(dir, "worker"), filepath.Join(dir, "nats-server")
-	fmt.Fprintf(os.Stderr, "chaos: built ingest, worker and nats-server in %s\n", time.Since(start).Round(time.Millisecond))
+	bin.hookline = filepath.Join(dir, "hookline")
+	fmt.Fprintf(os.Stderr, "chaos: built ingest, worker, hookline and nats-server in %s\n", time.Since(start).Round(time.Millisecond))
 	return m.Run()
 }
 
