@@ -64,8 +64,9 @@ func DetectFormat(contentType, filename string) (Format, error) {
 		"application/jsonlines", "application/x-jsonlines":
 		return NDJSON, nil
 	case "", "application/octet-stream", "text/plain",
-		// Browsers on Windows send CSV files as Excel's.
-		"application/vnd.ms-excel":
+		// Browsers on Windows send CSV files as Excel's; some clients
+		// send XLSX files as ZIP archives.
+		"application/vnd.ms-excel", "application/zip", "application/x-zip-compressed":
 		// Fall back to the file name.
 	default:
 		return "", fmt.Errorf("%w: content type %q", ErrUnknownFormat, contentType)

@@ -26,6 +26,8 @@ func TestDetectFormat(t *testing.T) {
 		{"", "data.tsv", TSV},
 		{"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "", XLSX},
 		{"application/octet-stream", "Book1.xlsx", XLSX},
+		{"application/zip", "Book1.xlsx", XLSX},
+		{"application/x-zip-compressed", "data.csv", CSV},
 		{"application/json", "", JSONArray},
 		{"Application/JSON; charset=UTF-8", "a.ndjson", JSONArray},
 		{"application/x-ndjson", "", NDJSON},

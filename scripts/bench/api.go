@@ -72,13 +72,19 @@ func (a *api) do(ctx context.Context, method, path, ctype string, body io.Reader
 
 // putTemplate creates or replaces a webhook template.
 func (a *api) putTemplate(ctx context.Context, code, url string, chunkSize, maxInFlight int) error {
-	body, _ := json.Marshal(map[string]any{
-		"name": "bench " + code,
-		"destination": map[string]any{"webhook": map[string]any{
-			"url": url, "authHeaderName": "X-API-KEY", "chunkSize": chunkSize,
-			"retryCount": 3, "retryInterval": 100, "timeout": 30000, "maxInFlight": maxInFlight,
-		}},
-	})
+	return a.putTemplateFormat(ctx, code, url, chunkSize, maxInFlight, nil)
+}
+
+// putTemplateFormat stores a template with a recordFormat (nil: none).
+func (a *api) putTemplateFormat(ctx context.Context, code, url string, chunkSize, maxInFlight int, format any) error {
+	wh := map[string]any{
+		"url": url, "authHeaderName": "X-API-KEY", "chunkSize": chunkSize,
+		"retryCount": 3, "retryInterval": 100, "timeout": 30000, "maxInFlight": maxInFlight,
+	}
+	if format != nil {
+		wh["recordFormat"] = format
+	}
+	body, _ := json.Marshal(map[string]any{"name": "bench " + code, "destination": map[string]any{"webhook": wh}})
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, a.base+"/v1/templates/"+code, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+apiKey)
 	req.Header.Set("Content-Type", "application/json")
@@ -101,11 +107,11 @@ func (a *api) importJSON(ctx context.Context, body []byte) (accepted, error) {
 	return acc, err
 }
 
-// importFile streams a CSV file as a multipart import, the way a browser or
+// importFile streams a CSV or XLSX file as a multipart import, the way a browser or
 // curl -F uploads it: with its Content-Length (the file is read as it is
 // sent, never held whole).
 func (a *api) importFile(ctx context.Context, template, authValue, path string) (accepted, error) {
-	f, err := os.Open(path) // #nosec G304 -- the CSV file the bench generated
+	f, err := os.Open(path) // #nosec G304 -- the file the bench generated
 	if err != nil {
 		return accepted{}, err
 	}
@@ -124,7 +130,11 @@ func (a *api) importFile(ctx context.Context, template, authValue, path string) 
 	}
 	h := textproto.MIMEHeader{}
 	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, filepath.Base(path)))
-	h.Set("Content-Type", "text/csv")
+	if filepath.Ext(path) == ".xlsx" {
+		h.Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+	} else {
+		h.Set("Content-Type", "text/csv")
+	}
 	if _, err := mw.CreatePart(h); err != nil {
 		return accepted{}, err
 	}

@@ -3,7 +3,9 @@
 // receiver, then measures delivery throughput against a bare HTTP baseline,
 // the ingest of a large CSV against an in-process parse-and-encode baseline
 // (with ingest's peak memory), the latency of a 1-page upload, and delivery
-// with 1, 2 and 4 workers. It prints one table and writes it into
+// with 1, 2 and 4 workers, and (step 5) the ingest of an XLSX file against
+// excelize's own streaming read, with ingest's peak memory at two sizes, and
+// a CSV import with a recordFormat against one without. It prints one table and writes it into
 // docs/benchmarks.md.
 //
 // Settings (environment):
@@ -14,7 +16,8 @@
 //	BENCH_WORKERS=1,2,4      worker counts of step 4
 //	BENCH_LATENCY_SAMPLES=N  1-page uploads of step 3 (default 200)
 //	BENCH_CONCURRENCY=N      HOOKLINE_WORKER_CONCURRENCY of each worker (default 64)
-//	BENCH_STEPS=1,2,3,4      which steps to run
+//	BENCH_XLSX_ROWS=N        rows of the XLSX of step 5 (default 1,000,000, also twice that; quick 50,000)
+//	BENCH_STEPS=1,2,3,4,5    which steps to run
 //	BENCH_SOAK=10m           also run a soak of that length, sampling worker RSS every 10 s
 //	BENCH_SOAK_RATE=500      pages a second the soak imports (paced, so a shared machine stays usable)
 //	BENCH_PERF=DIR           record perf profiles (all CPUs) during steps 1 and 2 into DIR
@@ -52,6 +55,7 @@ type settings struct {
 	workerCounts         []int
 	concurrency          int
 	rows                 int
+	xlsxRows             int
 	latencySamples       int
 	soak                 time.Duration
 	soakRate             int
@@ -93,17 +97,18 @@ func envInts(key string, def []int, custom *bool) []int {
 func loadSettings(root string) settings {
 	s := settings{
 		quick:   os.Getenv("BENCH_QUICK") == "1",
-		steps:   []int{1, 2, 3, 4},
+		steps:   []int{1, 2, 3, 4, 5},
 		perPage: 100, maxInFlight: 4, importers: 8,
 		uploads: 200, pages: 50, scaleUploads: 100, scalePages: 50,
 		workerCounts: []int{1, 2, 4}, concurrency: 64,
-		rows: 1_000_000, latencySamples: 200,
+		rows: 1_000_000, xlsxRows: 1_000_000, latencySamples: 200,
 		doc:  filepath.Join(root, "docs", "benchmarks.md"),
 		keep: os.Getenv("BENCH_KEEP") == "1",
 	}
 	if s.quick {
 		s.uploads, s.pages, s.scaleUploads, s.scalePages = 40, 20, 40, 20
 		s.workerCounts, s.rows, s.latencySamples = []int{1, 2}, 100_000, 50
+		s.xlsxRows = 50_000
 	}
 	c := &s.custom
 	s.steps = envInts("BENCH_STEPS", s.steps, c)
@@ -113,6 +118,7 @@ func loadSettings(root string) settings {
 	s.latencySamples = envInt("BENCH_LATENCY_SAMPLES", s.latencySamples, c)
 	s.concurrency = envInt("BENCH_CONCURRENCY", s.concurrency, c)
 	s.rows = envInt("BENCH_ROWS", s.rows, c)
+	s.xlsxRows = envInt("BENCH_XLSX_ROWS", s.xlsxRows, c)
 	s.soakRate = envInt("BENCH_SOAK_RATE", 500, new(bool))
 	if v := os.Getenv("BENCH_SOAK"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -476,6 +482,12 @@ func run(ctx context.Context, root string, s settings) (*report, error) {
 	if s.has(2) {
 		if err := ingestStep(ctx, c, rc, s, rep); err != nil {
 			return nil, fmt.Errorf("step 2: %w", err)
+		}
+	}
+	// 5. Files as users have them: XLSX, and a CSV with a recordFormat.
+	if s.has(5) {
+		if err := filesStep(ctx, c, rc, s, rep); err != nil {
+			return nil, fmt.Errorf("step 5: %w", err)
 		}
 	}
 	if err := c.check(); err != nil {
