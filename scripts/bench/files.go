@@ -123,7 +123,7 @@ var benchRecordFormat = map[string]any{
 	"id": "{{id | number}}", "name": map[string]any{"first": "{{first_name}}", "last": "{{last_name}}"},
 	"email": "{{email}}", "phone": "{{phone}}", "company": "{{company}}",
 	"address": map[string]any{"city": "{{city}}", "country": "{{country}}"},
-	"amount": "{{amount | number}}", "createdAt": "{{created_at}}", "source": "bench",
+	"amount":  "{{amount | number}}", "createdAt": "{{created_at}}", "source": "bench",
 }
 
 // writeXLSX writes a 10-column sheet of rows rows with excelize's
