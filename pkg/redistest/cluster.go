@@ -171,3 +171,37 @@ func (c *Cluster) ReplicaOf(t testing.TB, master *Server) *Server {
 	t.Fatalf("redistest: %s has no replica among the nodes:\n%s", master.Addr, info)
 	return nil
 }
+
+// TryMasterFor returns the node that is master of key's slot as the nodes
+// still running see it, or an error while they do not agree on one.
+func (c *Cluster) TryMasterFor(key string) (*Server, error) {
+	for _, s := range c.Nodes {
+		if s.cmd == nil {
+			continue
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: s.Addr, DialTimeout: 200 * time.Millisecond})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		slot, err := rdb.ClusterKeySlot(ctx, key).Result()
+		var shards []redis.ClusterSlot
+		if err == nil {
+			shards, err = rdb.ClusterSlots(ctx).Result()
+		}
+		cancel()
+		_ = rdb.Close()
+		if err != nil {
+			return nil, err
+		}
+		for _, sh := range shards {
+			if int64(sh.Start) <= slot && slot <= int64(sh.End) && len(sh.Nodes) > 0 {
+				for _, n := range c.Nodes {
+					if n.Addr == sh.Nodes[0].Addr && n.cmd != nil {
+						return n, nil
+					}
+				}
+				return nil, fmt.Errorf("master %s of slot %d is not running", sh.Nodes[0].Addr, slot)
+			}
+		}
+		return nil, fmt.Errorf("no node serves slot %d", slot)
+	}
+	return nil, fmt.Errorf("no node is running")
+}
