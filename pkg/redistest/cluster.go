@@ -3,7 +3,9 @@ package redistest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,9 +184,9 @@ func (c *Cluster) TryMasterFor(key string) (*Server, error) {
 		rdb := redis.NewClient(&redis.Options{Addr: s.Addr, DialTimeout: 200 * time.Millisecond})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		slot, err := rdb.ClusterKeySlot(ctx, key).Result()
-		var shards []redis.ClusterSlot
+		var shards []redis.ClusterShard
 		if err == nil {
-			shards, err = rdb.ClusterSlots(ctx).Result()
+			shards, err = rdb.ClusterShards(ctx).Result()
 		}
 		cancel()
 		_ = rdb.Close()
@@ -192,16 +194,34 @@ func (c *Cluster) TryMasterFor(key string) (*Server, error) {
 			return nil, err
 		}
 		for _, sh := range shards {
-			if int64(sh.Start) <= slot && slot <= int64(sh.End) && len(sh.Nodes) > 0 {
+			if !servesSlot(sh, slot) {
+				continue
+			}
+			for _, node := range sh.Nodes {
+				if node.Role != "master" || node.Health != "online" {
+					continue
+				}
+				addr := net.JoinHostPort(node.IP, strconv.FormatInt(node.Port, 10))
 				for _, n := range c.Nodes {
-					if n.Addr == sh.Nodes[0].Addr && n.cmd != nil {
+					if n.Addr == addr && n.cmd != nil {
 						return n, nil
 					}
 				}
-				return nil, fmt.Errorf("master %s of slot %d is not running", sh.Nodes[0].Addr, slot)
+				return nil, fmt.Errorf("master %s of slot %d is not running", addr, slot)
 			}
+			return nil, fmt.Errorf("slot %d has no master online", slot)
 		}
 		return nil, fmt.Errorf("no node serves slot %d", slot)
 	}
 	return nil, fmt.Errorf("no node is running")
+}
+
+// servesSlot reports whether sh holds slot.
+func servesSlot(sh redis.ClusterShard, slot int64) bool {
+	for _, r := range sh.Slots {
+		if r.Start <= slot && slot <= r.End {
+			return true
+		}
+	}
+	return false
 }
