@@ -17,9 +17,15 @@ import (
 // Check reports whether a dependency answers.
 type Check func(ctx context.Context) error
 
-// Register adds /healthz (the process is alive), /readyz (every check passes
-// within 2s) and /metrics to mux.
+// Register adds /healthz and /readyz (see RegisterHealth) and /metrics to mux.
 func Register(mux *http.ServeMux, g prometheus.Gatherer, checks map[string]Check) {
+	RegisterHealth(mux, checks)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+}
+
+// RegisterHealth adds /healthz (the process is alive) and /readyz (every
+// check passes within 2s) to mux.
+func RegisterHealth(mux *http.ServeMux, checks map[string]Check) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -40,7 +46,6 @@ func Register(mux *http.ServeMux, g prometheus.Gatherer, checks map[string]Check
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(body))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 }
 
 // Serve runs srv on l until ctx ends, then lets in-flight requests finish

@@ -136,14 +136,9 @@ func (c *cluster) startIngest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	maddr, err := freeAddr()
-	if err != nil {
-		return err
-	}
 	env := append(c.commonEnv(),
 		"HOOKLINE_API_KEYS="+tenant+":"+apiKey,
-		"HOOKLINE_ADDR="+addr,
-		"HOOKLINE_METRICS_ADDR="+maddr, // unused by ingest (its /metrics is on HOOKLINE_ADDR)
+		"HOOKLINE_ADDR="+addr, // serves /metrics too: no HOOKLINE_METRICS_ADDR
 	)
 	p, err := startProc(c.dir, "ingest", filepath.Join(c.bin, "ingest"), nil, env)
 	if err != nil {

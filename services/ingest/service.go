@@ -26,9 +26,13 @@ import (
 // Config is the ingest service's configuration.
 type Config struct {
 	config.Common
-	Addr    string            // HOOKLINE_ADDR, default ":8080"
-	APIKeys map[string]string // HOOKLINE_API_KEYS "tenant:key,tenant:key" → key → tenant
-	API     APIConfig         // HOOKLINE_MAX_BODY_BYTES, HOOKLINE_MAX_FILE_BYTES, HOOKLINE_MAX_RECORDS, HOOKLINE_MAX_UNZIP_BYTES, HOOKLINE_TEMP_DIR, HOOKLINE_PAGE_COMPRESSION
+	Addr string // HOOKLINE_ADDR, default ":8080"
+	// MetricsAddr (HOOKLINE_METRICS_ADDR), when set, serves /metrics,
+	// /healthz and /readyz, and /metrics leaves the API port; unset, the
+	// API port serves all three.
+	MetricsAddr string
+	APIKeys     map[string]string // HOOKLINE_API_KEYS "tenant:key,tenant:key" → key → tenant
+	API         APIConfig         // HOOKLINE_MAX_BODY_BYTES, HOOKLINE_MAX_FILE_BYTES, HOOKLINE_MAX_RECORDS, HOOKLINE_MAX_UNZIP_BYTES, HOOKLINE_TEMP_DIR, HOOKLINE_PAGE_COMPRESSION
 	// AdminToken (HOOKLINE_ADMIN_TOKEN, 32 characters or more) turns on the
 	// admin API of tenants and keys; unset, it answers 404.
 	AdminToken string
@@ -52,6 +56,7 @@ func LoadConfig(env config.Env) (Config, error) {
 	if v := env("HOOKLINE_ADDR"); v != "" {
 		c.Addr = v
 	}
+	c.MetricsAddr = env("HOOKLINE_METRICS_ADDR")
 	c.AdminToken = env("HOOKLINE_ADMIN_TOKEN")
 	if c.AdminToken != "" && len(c.AdminToken) < MinAdminToken {
 		errs = append(errs, fmt.Errorf("HOOKLINE_ADMIN_TOKEN must be at least %d characters (make one with: head -c 32 /dev/urandom | base64)", MinAdminToken))
@@ -155,9 +160,15 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	limiter := NewQuotaLimiter(d.Redis, tr, cfg.Retention, d.Registry, log)
 	api := NewAPI(cfg.API, cfg.APIKeys, templates, tr, q, cfg.Secrets, NewMetrics(d.Registry), log,
 		WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter))
+	checks := map[string]ops.Check{"nats": config.NATSCheck(d.NATS), "redis": tr.Ping}
 	mux := http.NewServeMux()
 	api.Register(mux)
-	ops.Register(mux, d.Gatherer, map[string]ops.Check{"nats": config.NATSCheck(d.NATS), "redis": tr.Ping})
+	opsMux := mux
+	if cfg.MetricsAddr != "" {
+		opsMux = http.NewServeMux()
+		ops.RegisterHealth(mux, checks)
+	}
+	ops.Register(opsMux, d.Gatherer, checks)
 
 	l := d.Listener
 	if l == nil {
@@ -165,12 +176,22 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 			return fmt.Errorf("HOOKLINE_ADDR: %w", err)
 		}
 	}
+	g, ctx := errgroup.WithContext(ctx)
+	if cfg.MetricsAddr != "" {
+		ml, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = l.Close()
+			return fmt.Errorf("HOOKLINE_METRICS_ADDR: %w", err)
+		}
+		msrv := &http.Server{Handler: opsMux, ReadHeaderTimeout: 5 * time.Second}
+		log.Info("ingest metrics listening", zap.String("addr", ml.Addr().String()))
+		g.Go(func() error { return ops.Serve(ctx, msrv, ml, 5*time.Second, log) })
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	log.Info("ingest listening", zap.String("addr", l.Addr().String()))
 	if d.Ready != nil {
 		d.Ready(l.Addr().String())
 	}
-	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return NewJanitor(tr, q, time.Minute, AbandonedAfter, log).Run(ctx) })
 	g.Go(func() error { return ops.Serve(ctx, srv, l, 60*time.Second, log) })
 	return g.Wait()

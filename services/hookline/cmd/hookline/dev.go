@@ -19,7 +19,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -85,10 +84,15 @@ func runDev(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return dev(ctx, *dataDir)
+}
+
+// dev runs dev mode on dataDir until ctx ends.
+func dev(ctx context.Context, dataDir string) error {
 
 	ns, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: filepath.Join(*dataDir, "jetstream"), NoSigs: true, NoLog: true, MaxPayload: 8 << 20,
+		StoreDir: filepath.Join(dataDir, "jetstream"), NoSigs: true, NoLog: true, MaxPayload: 8 << 20,
 	})
 	if err != nil {
 		return fmt.Errorf("embedded NATS: %w", err)
@@ -99,12 +103,12 @@ func runDev(args []string) error {
 		return errors.New("embedded NATS did not start within 30s")
 	}
 
-	redisURL, stopRedis, lossy, err := devRedisURL(ctx, filepath.Join(*dataDir, "redis"))
+	redisURL, stopRedis, lossy, err := devRedisURL(ctx, filepath.Join(dataDir, "redis"))
 	if err != nil {
 		return err
 	}
 	defer stopRedis()
-	env, err := devEnv(*dataDir, ns.ClientURL(), redisURL)
+	env, err := devEnv(dataDir, ns.ClientURL(), redisURL)
 	if err != nil {
 		return err
 	}
@@ -112,6 +116,7 @@ func runDev(args []string) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	icfg.MetricsAddr = "" // the worker serves HOOKLINE_METRICS_ADDR, the API port serves the shared registry too
 	wcfg, err := worker.LoadConfig(env)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
@@ -135,15 +140,11 @@ func runDev(args []string) error {
 		return err
 	}
 	defer nc.Close()
-	opt, err := redis.ParseURL(redisURL)
+	rdb, err := icfg.ConnectRedis(ctx, nil) // any REDIS_URL: a server, a Redis Cluster or Sentinel
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
+		return err
 	}
-	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis at REDIS_URL: %w", err)
-	}
 
 	l, err := net.Listen("tcp", icfg.Addr)
 	if err != nil {
@@ -160,7 +161,7 @@ func runDev(args []string) error {
 				if os.Getenv("HOOKLINE_API_KEYS") != "" {
 					key = "(one of HOOKLINE_API_KEYS)"
 				}
-				fmt.Fprintf(os.Stderr, "\nhookline dev is running\n  console:  http://%s/console/\n  API:      http://%s\n  API key:  %s\n  metrics:  http://%s/metrics\n  data dir: %s\nPress Ctrl-C to stop (in-flight deliveries finish first).\n\n", addr, addr, key, addr, *dataDir)
+				fmt.Fprintf(os.Stderr, "\nhookline dev is running\n  console:  http://%s/console/\n  API:      http://%s\n  API key:  %s\n  metrics:  http://%s/metrics\n  data dir: %s\nPress Ctrl-C to stop (in-flight deliveries finish first).\n\n", addr, addr, key, addr, dataDir)
 			}})
 	})
 	g.Go(func() error {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -265,6 +266,35 @@ func TestOperationsEndpoints(t *testing.T) {
 			if path == "/metrics" && !strings.Contains(string(b), "hookline_") {
 				t.Fatalf("%s/metrics has no hookline metrics", base)
 			}
+		}
+	}
+}
+
+// With HOOKLINE_METRICS_ADDR, ingest serves /metrics (and its health) on that
+// port, and the API port keeps only /healthz and /readyz.
+func TestIngestMetricsOnItsOwnPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := "http://" + l.Addr().String()
+	l.Close()
+	e := newEnv(t, withVar("HOOKLINE_METRICS_ADDR", l.Addr().String()))
+	for url, want := range map[string]int{
+		e.api + "/metrics": http.StatusNotFound, e.api + "/healthz": http.StatusOK, e.api + "/readyz": http.StatusOK,
+		metrics + "/metrics": http.StatusOK, metrics + "/healthz": http.StatusOK, metrics + "/readyz": http.StatusOK,
+	} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", url, resp.StatusCode, want)
+		}
+		if url == metrics+"/metrics" && !strings.Contains(string(b), "hookline_uploads_accepted_total") {
+			t.Errorf("GET %s has no ingest metrics", url)
 		}
 	}
 }

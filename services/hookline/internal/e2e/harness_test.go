@@ -93,7 +93,6 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		"HOOKLINE_ALLOW_PRIVATE_NETWORKS": "true",
 		"HOOKLINE_REDIS_PREFIX":           redistest.Prefix(t),
 		"HOOKLINE_ACK_WAIT":               "1s",
-		"HOOKLINE_METRICS_ADDR":           "127.0.0.1:0",
 		"HOOKLINE_WORKER_CONCURRENCY":     "16",
 		"HOOKLINE_SHUTDOWN_GRACE":         "10s",
 	}
