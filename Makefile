@@ -7,7 +7,7 @@ BINARIES := hookline ingest worker
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/hookline/hookline/services/worker.Version=$(VERSION)
 
-.PHONY: all build run test test-short vet lint fuzz fuzz-ci chaos bench proto deps redis clean
+.PHONY: all build run test test-short vet lint fuzz fuzz-ci chaos bench proto deps redis clean deploy-check
 
 all: build
 
@@ -47,6 +47,37 @@ lint: deps
 	@test -x bin/gosec || GOBIN=$(CURDIR)/bin go install github.com/securego/gosec/v2/cmd/gosec@$(GOSEC_VERSION)
 	bin/staticcheck $(MODULES)
 	bin/gosec -quiet -exclude-generated $(MODULES)
+
+HELM_VERSION := v4.1.4
+KUBECONFORM_VERSION := v0.7.0
+# The Kubernetes 1.30 schemas (and the KEDA and Prometheus Operator ones)
+# beside the repository: ../shared/k8s-schemas.
+K8S_SCHEMAS ?= $(abspath $(CURDIR)/../shared/k8s-schemas)
+CHART := deploy/helm/hookline
+# Kinds with no schema in K8S_SCHEMAS: skipped by name, so that any other
+# kind without a schema fails.
+KUBECONFORM_SKIP := ServiceAccount,NetworkPolicy,ServiceMonitor,PrometheusRule
+KUBECONFORM = bin/kubeconform -strict -summary -kubernetes-version 1.30.0 -skip $(KUBECONFORM_SKIP) \
+	-schema-location '$(K8S_SCHEMAS)/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json' \
+	-schema-location '$(K8S_SCHEMAS)/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json'
+
+# The deployment files: the Helm chart linted, rendered with its defaults
+# and with every option on, and validated against the schemas; the alert
+# rules checked and unit-tested with promtool.
+deploy-check: deps
+	@mkdir -p bin
+	@test -x bin/helm || GOBIN=$(CURDIR)/bin go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	@test -x bin/kubeconform || GOBIN=$(CURDIR)/bin go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+	@test -d $(K8S_SCHEMAS) || { echo "deploy-check: no schemas in $(K8S_SCHEMAS)"; exit 1; }
+	bin/helm lint --strict $(CHART)
+	bin/helm lint --strict $(CHART) -f $(CHART)/ci/all-on-values.yaml
+	bin/helm template hookline $(CHART) | $(KUBECONFORM) -
+	bin/helm template hookline $(CHART) -f $(CHART)/ci/all-on-values.yaml | $(KUBECONFORM) -
+	@! bin/helm template hookline $(CHART) -f $(CHART)/ci/all-on-values.yaml --show-only templates/worker.yaml 2>/dev/null | grep -q '^  replicas:' \
+	  || { echo "deploy-check: with KEDA on, the worker Deployment must not set replicas"; exit 1; }
+	@scripts/ensure-promtool.sh
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
 
 # Each fuzz target runs FUZZTIME (default 1m): go test allows one target per run.
 FUZZTIME ?= 1m
