@@ -17,15 +17,21 @@ import (
 // Check reports whether a dependency answers.
 type Check func(ctx context.Context) error
 
+// Mux is where routes are registered: an *http.ServeMux.
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register adds /healthz and /readyz (see RegisterHealth) and /metrics to mux.
-func Register(mux *http.ServeMux, g prometheus.Gatherer, checks map[string]Check) {
+func Register(mux Mux, g prometheus.Gatherer, checks map[string]Check) {
 	RegisterHealth(mux, checks)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 }
 
 // RegisterHealth adds /healthz (the process is alive) and /readyz (every
 // check passes within 2s) to mux.
-func RegisterHealth(mux *http.ServeMux, checks map[string]Check) {
+func RegisterHealth(mux Mux, checks map[string]Check) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))

@@ -15,7 +15,7 @@ import (
 // HOOKLINE_ADMIN_TOKEN; without one it answers 404, as if it did not exist.
 
 // registerAdmin adds the /v1/admin routes to mux.
-func (a *API) registerAdmin(mux *http.ServeMux) {
+func (a *API) registerAdmin(mux Mux) {
 	route := func(pattern string, h http.HandlerFunc) {
 		mux.Handle(pattern, a.metrics.instrument(pattern, a.adminAuth(h)))
 	}

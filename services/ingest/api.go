@@ -83,11 +83,19 @@ func NewAPI(cfg APIConfig, keys map[string]string, templates *Templates, tr Uplo
 	return a
 }
 
-// Register adds the /v1 routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
+// Mux is where routes are registered: an *http.ServeMux.
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
+// Register adds the /v1 routes to mux. Each route is described in
+// openapi.json (a test checks that none is missing).
+func (a *API) Register(mux Mux) {
 	route := func(pattern string, h http.HandlerFunc) {
 		mux.Handle(pattern, a.metrics.instrument(pattern, a.authenticate(h)))
 	}
+	mux.Handle("GET /v1/openapi.json", a.metrics.instrument("GET /v1/openapi.json", http.HandlerFunc(serveOpenAPI)))
 	route("PUT /v1/templates/{code}", a.putTemplate)
 	route("GET /v1/templates/{code}", a.getTemplate)
 	route("DELETE /v1/templates/{code}", a.deleteTemplate)

@@ -49,12 +49,15 @@ type Client struct {
 }
 
 // NewClient returns a client of the API at base that sends its requests
-// with hc (http.DefaultClient when nil).
+// with (a copy of) hc (http.DefaultClient when nil). Every request and
+// answer is checked against the API's OpenAPI document: a mismatch fails t.
 func NewClient(t testing.TB, base string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{Base: base, t: t, hc: hc}
+	checked := *hc
+	checked.Transport = Validating(t, hc.Transport)
+	return &Client{Base: base, t: t, hc: &checked}
 }
 
 // TryCall makes one request with key as bearer token (none when key is
