@@ -134,10 +134,9 @@ func writeCSV(path string, rows int) (int64, error) {
 }
 
 // parseAndEncode is the ingest baseline: the same file read with
-// pkg/records, its records appended into pages of chunk records as JSON
-// arrays, and each page encoded to protobuf exactly as ingest's stage does,
-// in-process with nothing else (no HTTP, no NATS). It returns the records
-// and the bytes of encoded pages.
+// pkg/records and paged by records.Pager as the importer pages it, each page
+// encoded to protobuf as the importer does, in-process with nothing else (no
+// HTTP, no NATS). It returns the records and the bytes of encoded pages.
 func parseAndEncode(path string, chunk int) (int, int64, error) {
 	f, err := os.Open(path) // #nosec G304 -- the CSV file the bench generated
 	if err != nil {
@@ -149,49 +148,25 @@ func parseAndEncode(path string, chunk int) (int, int64, error) {
 		return 0, 0, err
 	}
 	const uploadID = "01JBENCHBASELINE0000000000"
+	pager := records.NewPager(rd, chunk, 0)
 	buf := make([]byte, 0, 64<<10)
-	n, count, page := 0, 0, 0
 	var encoded int64
-	flush := func() error {
-		buf = append(buf, ']')
-		page++
+	for {
+		page, count, err := pager.Next(buf[:0])
+		if errors.Is(err, io.EOF) {
+			return pager.Records(), encoded, nil
+		}
+		if err != nil {
+			return pager.Records(), encoded, err
+		}
 		data, err := queue.EncodePage(&hooklinev1.Page{
 			// #nosec G115 -- page and record counts of a generated file, far below 2^32
-			UploadId: uploadID, Page: uint32(page), RecordCount: uint32(count), Records: buf,
+			UploadId: uploadID, Page: uint32(pager.Pages()), RecordCount: uint32(count), Records: page,
 		})
 		if err != nil {
-			return err
+			return pager.Records(), encoded, err
 		}
 		encoded += int64(len(data))
-		buf, count = buf[:0], 0
-		return nil
+		buf = page
 	}
-	for {
-		rec, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return n, encoded, err
-		}
-		if count == 0 {
-			buf = append(buf, '[')
-		} else {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, rec...)
-		count++
-		n++
-		if count == chunk {
-			if err := flush(); err != nil {
-				return n, encoded, err
-			}
-		}
-	}
-	if count > 0 {
-		if err := flush(); err != nil {
-			return n, encoded, err
-		}
-	}
-	return n, encoded, nil
 }

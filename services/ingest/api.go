@@ -20,25 +20,38 @@ import (
 	"github.com/hookline/hookline/pkg/secrets"
 	"github.com/hookline/hookline/pkg/tracker"
 	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
+	"github.com/hookline/hookline/services/ingest/importer"
 )
 
-// UploadTracker is the upload state the API needs.
+// UploadTracker is the upload state the API reads and retries.
 type UploadTracker interface {
-	Create(ctx context.Context, u *tracker.Upload) (int, error)
-	Delete(ctx context.Context, id, tenant string) error
 	Get(ctx context.Context, id, tenant string) (*tracker.Upload, error)
 	List(ctx context.Context, tenant string, f tracker.Filter) ([]*tracker.Upload, error)
 	Attempts(ctx context.Context, id string) ([]tracker.Attempt, error)
 	Failures(ctx context.Context, id string) ([]tracker.Failure, error)
 	Retry(ctx context.Context, id, tenant string, now time.Time) (tracker.Retried, error)
 	RetryPublished(ctx context.Context, id string) error
+}
+
+// IdempotencyStore keeps the answers of imports sent with an Idempotency-Key.
+type IdempotencyStore interface {
 	ReserveIdempotencyKey(ctx context.Context, tenant, key string) ([]byte, error)
 	RefreshIdempotencyKey(ctx context.Context, tenant, key string) error
 	CompleteIdempotencyKey(ctx context.Context, tenant, key string, answer []byte, ttl time.Duration) error
 	ReleaseIdempotencyKey(ctx context.Context, tenant, key string) error
-	Staging(ctx context.Context, id string, now time.Time) error
-	Staged(ctx context.Context, id string) error
-	Claim(ctx context.Context, id string) (bool, error)
+}
+
+// Store is the upload state behind the API: what it reads and retries, the
+// idempotency keys of imports, and what the importer stages and commits.
+type Store interface {
+	UploadTracker
+	IdempotencyStore
+	importer.Store
+}
+
+// TicketPublisher publishes the tickets of retried pages.
+type TicketPublisher interface {
+	PublishTicket(ctx context.Context, t *hooklinev1.Ticket, gen int) error
 }
 
 // APIConfig are the API's limits.
@@ -67,7 +80,9 @@ type API struct {
 	quota     *QuotaLimiter  // nil: no rate or concurrency quotas
 	templates *Templates
 	tracker   UploadTracker
-	queue     PagePublisher
+	idem      IdempotencyStore
+	importer  *importer.Importer
+	tickets   TicketPublisher
 	secrets   *secrets.Box
 	metrics   *Metrics
 	log       *zap.Logger
@@ -75,8 +90,10 @@ type API struct {
 
 // NewAPI builds the API. keys maps API keys to tenants (HOOKLINE_API_KEYS);
 // options add stored tenants, the admin API and quotas.
-func NewAPI(cfg APIConfig, keys map[string]string, templates *Templates, tr UploadTracker, q PagePublisher, box *secrets.Box, m *Metrics, log *zap.Logger, opts ...APIOption) *API {
-	a := &API{cfg: cfg, auth: newAuthenticator(keys), templates: templates, tracker: tr, queue: q, secrets: box, metrics: m, log: log}
+func NewAPI(cfg APIConfig, keys map[string]string, templates *Templates, tr Store, q importer.Queue, box *secrets.Box, m *Metrics, log *zap.Logger, opts ...APIOption) *API {
+	im := importer.New(tr, q, box, cfg.PageCompression, importer.Counters{Pages: m.pages, Records: m.records, Uploads: m.uploads}, log)
+	a := &API{cfg: cfg, auth: newAuthenticator(keys), templates: templates, tracker: tr, idem: tr, importer: im, tickets: q,
+		secrets: box, metrics: m, log: log}
 	for _, o := range opts {
 		o(a)
 	}
@@ -336,7 +353,7 @@ func (a *API) retryUpload(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	for _, page := range res.Release {
 		ticket := &hooklinev1.Ticket{UploadId: id, Page: uint32(page), Tenant: tenant} // #nosec G115 -- page numbers come from the tracker, far below 2^32
-		if err := a.queue.PublishTicket(pctx, ticket, res.Gen); err != nil {
+		if err := a.tickets.PublishTicket(pctx, ticket, res.Gen); err != nil {
 			writeError(w, a.log, fmt.Errorf("%w: publish ticket: %w", errUnavailable, err))
 			return
 		}

@@ -21,11 +21,11 @@ func benchRecord(i int) []byte {
 		n + `.25","created_at":"2025-11-12T12:34:56Z"}`)
 }
 
-// BenchmarkPageEncode measures what ingest's stage does for each page: append
-// the page's records into the page buffer as one JSON array, then encode the
-// protobuf Page (queue.EncodePage) that is published. One op is one page.
-// (The loop mirrors stage's; publishing and the acknowledgement window are
-// not included.)
+// BenchmarkPageEncode measures what the importer does for each page: the
+// page's records appended into one JSON array (records.Pager, the importer's
+// own), then the protobuf Page encoded (queue.EncodePage) as it is
+// published. One op is one page. (Publishing and the acknowledgement window
+// are not included.)
 func BenchmarkPageEncode(b *testing.B) {
 	for _, per := range []int{100, 1000} {
 		b.Run("records="+strconv.Itoa(per), func(b *testing.B) {
@@ -36,37 +36,43 @@ func BenchmarkPageEncode(b *testing.B) {
 				size += len(recs[i])
 			}
 			const id = "01JD0000000000000000000000"
+			pager := records.NewPager(&repeatReader{recs: recs}, per, 0)
 			buf := make([]byte, 0, 64<<10)
-			page := 0
 			var encoded int
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				for i, rec := range recs {
-					if i == 0 {
-						buf = append(buf, '[')
-					} else {
-						buf = append(buf, ',')
-					}
-					buf = append(buf, rec...)
+				page, n, err := pager.Next(buf[:0])
+				if err != nil {
+					b.Fatal(err)
 				}
-				buf = append(buf, ']')
-				page++
 				data, err := queue.EncodePage(&hooklinev1.Page{
-					UploadId: id, Page: uint32(page), RecordCount: uint32(per), Records: buf,
+					UploadId: id, Page: uint32(pager.Pages()), RecordCount: uint32(n), Records: page,
 				})
 				if err != nil {
 					b.Fatal(err)
 				}
 				encoded += len(data)
-				buf = buf[:0]
+				buf = page
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(page*per), "ns/record")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(pager.Records()), "ns/record")
 			if encoded == 0 {
 				b.Fatal("nothing encoded")
 			}
 		})
 	}
+}
+
+// repeatReader returns its records over and over.
+type repeatReader struct {
+	recs [][]byte
+	i    int
+}
+
+func (r *repeatReader) Next() ([]byte, error) {
+	rec := r.recs[r.i%len(r.recs)]
+	r.i++
+	return rec, nil
 }
 
 // jsonImportBody is the body of a JSON import of n small records, as

@@ -13,6 +13,7 @@ import (
 	"github.com/hookline/hookline/pkg/queue"
 	"github.com/hookline/hookline/pkg/records"
 	"github.com/hookline/hookline/pkg/tracker"
+	"github.com/hookline/hookline/services/ingest/importer"
 )
 
 // APIError is an error with its HTTP answer.
@@ -30,7 +31,7 @@ func badRequest(field, msg string) *APIError {
 }
 
 // errUnavailable marks a failure of our own queue or store: nothing was accepted.
-var errUnavailable = errors.New("unavailable")
+var errUnavailable = importer.ErrUnavailable
 
 // errQueueFull: the queue refuses new pages until workers catch up.
 var errQueueFull = errors.New("queue full")
@@ -58,6 +59,8 @@ func toHTTP(err error) (int, errorDetail) {
 	var option *records.OptionError
 	var limit *records.LimitError
 	var column *records.ColumnError
+	var pageSize *records.PageSizeError
+	var tooMany *importer.TooManyRecordsError
 	switch {
 	case errors.As(err, &api):
 		return api.Status, errorDetail{Code: api.Code, Message: api.Message, Field: api.Field}
@@ -79,6 +82,12 @@ func toHTTP(err error) (int, errorDetail) {
 		return http.StatusBadRequest, errorDetail{Code: "invalid_argument", Message: option.Msg, Field: option.Field}
 	case errors.As(err, &limit):
 		return http.StatusRequestEntityTooLarge, errorDetail{Code: "too_large", Message: limit.Msg, Field: "file"}
+	case errors.As(err, &pageSize):
+		return http.StatusRequestEntityTooLarge, errorDetail{Code: "too_large", Message: pageSize.Error(), Field: "destination.webhook.chunkSize"}
+	case errors.As(err, &tooMany):
+		return http.StatusRequestEntityTooLarge, errorDetail{Code: "too_large", Message: tooMany.Error(), Field: "records"}
+	case errors.Is(err, importer.ErrNoRecords):
+		return http.StatusBadRequest, errorDetail{Code: "invalid_argument", Message: err.Error(), Field: "records"}
 	case errors.Is(err, records.ErrUnknownFormat):
 		return http.StatusUnsupportedMediaType, errorDetail{Code: "unsupported_media_type", Message: err.Error(), Field: "file"}
 	case errors.As(err, &tooBig):

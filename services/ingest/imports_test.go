@@ -24,6 +24,7 @@ import (
 	"github.com/hookline/hookline/pkg/secrets"
 	"github.com/hookline/hookline/pkg/tracker"
 	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
+	"github.com/hookline/hookline/services/ingest/importer"
 )
 
 // JSON imports staged for real: an embedded NATS, a real Redis, the API's
@@ -122,7 +123,7 @@ func (e *importEnv) leftBehind(t *testing.T) {
 		t.Errorf("uploads after a refused import: %d, %v", len(ups), err)
 	}
 	// A janitor that takes any mark as abandoned finds none.
-	if n := NewJanitor(e.tr, e.q, time.Minute, 0, zaptest.NewLogger(t)).Sweep(ctx); n != 0 {
+	if n := importer.NewJanitor(e.tr, e.q, time.Minute, 0, zaptest.NewLogger(t)).Sweep(ctx); n != 0 {
 		t.Errorf("%d staging marks left after a refused import", n)
 	}
 }
@@ -153,7 +154,7 @@ func TestImportJSONKeyOrders(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			status, data := e.post(body)
-			var acc accepted
+			var acc importer.Accepted
 			if err := json.Unmarshal(data, &acc); err != nil || status != http.StatusAccepted || acc.TotalRecords != 25 || acc.TotalPages != 3 {
 				t.Fatalf("= %d %s", status, data)
 			}
@@ -245,7 +246,7 @@ func TestImportStoresPagesInTheConfiguredForm(t *testing.T) {
 	for _, c := range []queue.Compression{queue.CompressS2, queue.CompressNone} {
 		e := newImportEnv(t, APIConfig{MaxBodyBytes: 1 << 20, PageCompression: c})
 		status, data := e.post(importBody(`{"template":"OK",`, `}`, written))
-		var acc accepted
+		var acc importer.Accepted
 		if err := json.Unmarshal(data, &acc); err != nil || status != http.StatusAccepted {
 			t.Fatalf("= %d %s", status, data)
 		}

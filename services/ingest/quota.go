@@ -99,9 +99,9 @@ func (a *API) recordQuota(ctx context.Context) recordQuota {
 	return rq
 }
 
-// check refuses the next record when the n records read so far are the limit.
+// check refuses an import of n records when that is over the limit.
 func (q recordQuota) check(n int) error {
-	if q.max > 0 && n >= q.max {
+	if q.max > 0 && n > q.max {
 		if q.refused != nil {
 			q.refused.Inc()
 		}

@@ -171,12 +171,12 @@ func TestRecordQuota(t *testing.T) {
 		refuse bool
 	}{
 		{0, 1 << 30, false},
-		{5, 4, false},
-		{5, 5, true}, // the 6th record
+		{5, 5, false},
+		{5, 6, true},
 	} {
 		err := recordQuota{tenant: "acme", max: tc.max}.check(tc.n)
 		if (err != nil) != tc.refuse {
-			t.Errorf("max %d after %d records: err = %v", tc.max, tc.n, err)
+			t.Errorf("max %d, an import of %d records: err = %v", tc.max, tc.n, err)
 		}
 		if err != nil {
 			wantQuotaError(t, err, "quotas.maxRecords", tc.max)

@@ -21,6 +21,7 @@ import (
 	"github.com/hookline/hookline/pkg/queue"
 	"github.com/hookline/hookline/pkg/records"
 	"github.com/hookline/hookline/pkg/tracker"
+	"github.com/hookline/hookline/services/ingest/importer"
 )
 
 // Config is the ingest service's configuration.
@@ -192,7 +193,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	if d.Ready != nil {
 		d.Ready(l.Addr().String())
 	}
-	g.Go(func() error { return NewJanitor(tr, q, time.Minute, AbandonedAfter, log).Run(ctx) })
+	g.Go(func() error { return importer.NewJanitor(tr, q, time.Minute, importer.AbandonedAfter, log).Run(ctx) })
 	g.Go(func() error { return ops.Serve(ctx, srv, l, 60*time.Second, log) })
 	return g.Wait()
 }

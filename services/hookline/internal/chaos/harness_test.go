@@ -766,7 +766,7 @@ func (p *proc) warnings() []string {
 // stagingMark reports whether upload id has a staging mark: ingest marks
 // the imports whose file is still streaming (pkg/tracker/staging.go) with
 // a heartbeat, and every ingest runs a janitor that purges the pages of
-// marks older than ingest.AbandonedAfter (at start, then every minute).
+// marks older than importer.AbandonedAfter (at start, then every minute).
 func (s *stack) stagingMark(id string) bool {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hookline/hookline/pkg/redistest"
 	"github.com/hookline/hookline/services/hookline/internal/apitest"
-	"github.com/hookline/hookline/services/ingest"
+	"github.com/hookline/hookline/services/ingest/importer"
 )
 
 // The ingest process is killed with SIGKILL while it streams a CSV file (a
@@ -23,7 +23,7 @@ import (
 // upload was never answered 202, so nothing of it may remain: no ticket in
 // HOOKLINE_DELIVERIES, no upload record, and the pages it had already stored
 // in HOOKLINE_PAGES must be cleaned up. Ingest's janitor purges the pages of
-// an import whose staging heartbeat is older than ingest.AbandonedAfter (5
+// an import whose staging heartbeat is older than importer.AbandonedAfter (5
 // minutes); the test moves the heartbeat back by that much instead of
 // waiting, then starts ingest again (its janitor sweeps at start).
 func TestIngestKilledMidFile(t *testing.T) {
@@ -110,7 +110,7 @@ func TestIngestKilledMidFile(t *testing.T) {
 	if !s.stagingMark(id) {
 		t.Errorf("the killed import %s has no staging mark: no janitor will find its pages", id)
 	} else {
-		s.ageStagingMark(id, ingest.AbandonedAfter+time.Minute)
+		s.ageStagingMark(id, importer.AbandonedAfter+time.Minute)
 	}
 
 	// An orchestrator starts ingest again.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/hookline/hookline/pkg/redistest"
 	"github.com/hookline/hookline/services/hookline/internal/apitest"
-	"github.com/hookline/hookline/services/ingest"
+	"github.com/hookline/hookline/services/ingest/importer"
 )
 
 // The NATS server (file storage) is killed in the middle of an upload and
@@ -159,7 +159,7 @@ func subjectsSample(m map[string]uint64) []string {
 // stored; the other 120 arrive while NATS is down. The import must answer 503, and once NATS is back
 // nothing of it may remain: no pages (checked 10s after NATS is back), no
 // ticket, no upload. When pages do remain, the test also checks the safety
-// net: with its staging heartbeat moved back by ingest.AbandonedAfter, the
+// net: with its staging heartbeat moved back by importer.AbandonedAfter, the
 // janitor of a restarted ingest purges them.
 func TestNATSDownDuringImport(t *testing.T) {
 	const before, after = 30, 120
@@ -253,16 +253,16 @@ func TestNATSDownDuringImport(t *testing.T) {
 		t.Errorf("%s holds %d of the %d pages of the import refused with 503, 10s after NATS came back: %s",
 			pagesStream, len(left), before+after, pageNumbers(left))
 		if s.stagingMark(id) {
-			s.ageStagingMark(id, ingest.AbandonedAfter+time.Minute)
+			s.ageStagingMark(id, importer.AbandonedAfter+time.Minute)
 			s.ingest.signal(syscall.SIGTERM)
 			if !s.ingest.waitExit(20 * time.Second) {
 				t.Fatal("ingest did not stop within 20s of SIGTERM")
 			}
 			s.startIngest()
 			if apitest.Poll(15*time.Second, func() bool { return len(pageSubjects(t, js, id)) == 0 }) {
-				t.Logf("with its staging mark aged by %s, the janitor of a restarted ingest purged them", ingest.AbandonedAfter+time.Minute)
+				t.Logf("with its staging mark aged by %s, the janitor of a restarted ingest purged them", importer.AbandonedAfter+time.Minute)
 			} else {
-				t.Errorf("with its staging mark aged by %s, the janitor of a restarted ingest did not purge them either", ingest.AbandonedAfter+time.Minute)
+				t.Errorf("with its staging mark aged by %s, the janitor of a restarted ingest did not purge them either", importer.AbandonedAfter+time.Minute)
 			}
 		} else {
 			t.Errorf("and no staging mark refers to upload %s: nothing will purge them before the stream's MaxAge", id)
