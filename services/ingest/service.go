@@ -164,6 +164,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	checks := map[string]ops.Check{"nats": config.NATSCheck(d.NATS), "redis": tr.Ping}
 	mux := http.NewServeMux()
 	api.Register(mux)
+	RegisterConsole(mux)
 	opsMux := mux
 	if cfg.MetricsAddr != "" {
 		opsMux = http.NewServeMux()
