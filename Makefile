@@ -7,7 +7,7 @@ BINARIES := hookline ingest worker
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/hookline/hookline/services/worker.Version=$(VERSION)
 
-.PHONY: all build run test test-short vet lint fuzz fuzz-ci chaos bench proto deps redis clean deploy-check
+.PHONY: all build run test test-short vet lint fuzz fuzz-ci chaos bench proto deps redis chromium clean deploy-check
 
 all: build
 
@@ -17,6 +17,10 @@ deps:
 
 redis:
 	@scripts/ensure-redis.sh
+
+# Chromium runs the console's browser tests (services/hookline/internal/e2e).
+chromium:
+	@scripts/ensure-chromium.sh
 
 build: deps
 	@mkdir -p bin
@@ -30,11 +34,11 @@ vet:
 	go vet $(MODULES)
 
 # The suite, then every micro-benchmark once, so that none rots unnoticed.
-test: deps redis vet
+test: deps redis chromium vet
 	go test -race -count=1 $(MODULES)
 	go test -count=1 -run '^$$' -bench . -benchtime 1x $(MODULES)
 
-test-short: deps redis
+test-short: deps redis chromium
 	go test -count=1 $(MODULES)
 
 STATICCHECK_VERSION := v0.8.2
