@@ -16,7 +16,7 @@ const ConsoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; con
 // RegisterConsole serves the web console at /console/ (and sends / there).
 // It is static files only: the page calls the /v1 API with the key the user
 // signs in with.
-func RegisterConsole(mux *http.ServeMux) {
+func RegisterConsole(mux Mux) {
 	sub, err := fs.Sub(consoleFiles, "console")
 	if err != nil {
 		panic(err) // the embedded folder is part of the binary
