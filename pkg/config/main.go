@@ -57,8 +57,7 @@ func serve(name string, c Common, log *zap.Logger, run func(ctx context.Context,
 		return err
 	}
 	defer nc.Close()
-	unreplicated := prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_redis_unreplicated_writes_total",
-		Help: "Durable Redis writes (upload records, pages' final states) that no replica acknowledged within HOOKLINE_REDIS_WAIT_TIMEOUT."})
+	unreplicated := UnreplicatedWrites()
 	rdb, err := c.ConnectRedis(ctx, unreplicated.Inc)
 	if err != nil {
 		return err
@@ -67,4 +66,11 @@ func serve(name string, c Common, log *zap.Logger, run func(ctx context.Context,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), unreplicated)
 	return run(ctx, Runtime{NATS: nc, Redis: rdb, Registry: reg, Log: log})
+}
+
+// UnreplicatedWrites is the counter of durable Redis writes that no replica
+// acknowledged in time (ConnectRedis's shortfall).
+func UnreplicatedWrites() prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_redis_unreplicated_writes_total",
+		Help: "Durable Redis writes (upload records, pages' final states) that no replica acknowledged within HOOKLINE_REDIS_WAIT_TIMEOUT."})
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -45,7 +46,55 @@ type env struct {
 	client   *apitest.Client // hookline's API at api
 	nc       *nats.Conn
 	rdb      *redis.Client
-	logs     *syncBuffer // everything ingest and the workers log
+	logs     *syncBuffer  // everything ingest and the workers log
+	metrics  *metricNames // every metric ingest and the workers register
+}
+
+// metricNames wraps the processes' registries and notes the name of every
+// metric registered through them.
+type metricNames struct {
+	mu    sync.Mutex
+	names map[string]bool
+}
+
+// registry is a new registry whose registrations m records.
+func (m *metricNames) registry() (prometheus.Registerer, *prometheus.Registry) {
+	reg := prometheus.NewRegistry()
+	return recordingRegisterer{Registerer: reg, m: m}, reg
+}
+
+func (m *metricNames) has(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.names[name]
+}
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+type recordingRegisterer struct {
+	prometheus.Registerer
+	m *metricNames
+}
+
+func (r recordingRegisterer) Register(c prometheus.Collector) error {
+	descs := make(chan *prometheus.Desc)
+	go func() { c.Describe(descs); close(descs) }()
+	r.m.mu.Lock()
+	for d := range descs {
+		if n := fqName.FindStringSubmatch(d.String()); n != nil {
+			r.m.names[n[1]] = true
+		}
+	}
+	r.m.mu.Unlock()
+	return r.Registerer.Register(c)
+}
+
+func (r recordingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
 }
 
 // syncBuffer collects log output from many goroutines.
@@ -84,7 +133,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ns: natstest.Start(t), redisURL: redistest.URL(t), logs: &syncBuffer{}}
+	e := &env{t: t, ns: natstest.Start(t), redisURL: redistest.URL(t), logs: &syncBuffer{}, metrics: &metricNames{names: map[string]bool{}}}
 	e.vars = map[string]string{
 		"NATS_URL":                        e.ns.ClientURL(),
 		"REDIS_URL":                       e.redisURL,
@@ -119,9 +168,9 @@ func (e *env) startIngest() {
 	e.client = apitest.NewClient(t, e.api, http.DefaultClient)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	reg := prometheus.NewRegistry()
+	registerer, reg := e.metrics.registry()
 	go func() {
-		done <- ingest.Run(ctx, cfg, ingest.Deps{NATS: e.nc, Redis: e.rdb, Registry: reg, Gatherer: reg,
+		done <- ingest.Run(ctx, cfg, ingest.Deps{NATS: e.nc, Redis: e.rdb, Registry: registerer, Gatherer: reg,
 			Log: e.logger("ingest"), Listener: l})
 	}()
 	t.Cleanup(func() {
@@ -165,9 +214,9 @@ func (e *env) startWorker() *workerProc {
 	rdb := redistest.ClientFor(t, e.redisURL)
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &workerProc{cancel: cancel, done: make(chan error, 1), metrics: cfg.MetricsAddr}
-	reg := prometheus.NewRegistry()
+	registerer, reg := e.metrics.registry()
 	go func() {
-		w.done <- worker.Run(ctx, cfg, worker.Deps{NATS: nc, Redis: rdb, Registry: reg, Gatherer: reg,
+		w.done <- worker.Run(ctx, cfg, worker.Deps{NATS: nc, Redis: rdb, Registry: registerer, Gatherer: reg,
 			Log: e.logger("worker")})
 	}()
 	t.Cleanup(func() { w.stop(t) })
