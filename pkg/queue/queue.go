@@ -7,11 +7,13 @@
 //   - DELIVERIES (WorkQueue, file): tickets {uploadId, page}; at most
 //     maxInFlight per upload exist at once.
 //   - DEAD (Limits, file): copies of tickets whose page finally failed.
-//   - EVENTS (Limits, file): hookline.events.<tenant>.upload.completed.
+//   - EVENTS (Limits, file): hookline.events.<tenant>.upload.completed
+//     (protobuf), hookline.events.<tenant>.template.paused and .resumed (JSON).
 package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -139,6 +141,22 @@ func TicketMsgID(uploadID string, page int, gen int) string {
 func EventSubject(tenant string) string {
 	return eventsPrefix + tenant + ".upload.completed"
 }
+
+// TemplateEvent is a change of a template's state, published as JSON on
+// hookline.events.<tenant>.<type> (type template.paused or template.resumed).
+type TemplateEvent struct {
+	Type     string    `json:"type"`
+	Tenant   string    `json:"tenant"`
+	Template string    `json:"template"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// Template event types.
+const (
+	TemplatePaused  = "template.paused"
+	TemplateResumed = "template.resumed"
+)
 
 // Queue gives access to hookline's streams.
 type Queue struct {
@@ -351,5 +369,17 @@ func (q *Queue) PublishCompleted(ctx context.Context, ev *hooklinev1.UploadCompl
 	}
 	_, err = q.js.Publish(ctx, EventSubject(ev.GetTenant()), data,
 		jetstream.WithMsgID("completed."+ev.GetUploadId()+"."+strconv.FormatInt(ev.GetCompletedAtUnixMs(), 10)))
+	return err
+}
+
+// PublishTemplateEvent announces a template's change of state. Its message id
+// (the change's time) stores a repeated publish once.
+func (q *Queue) PublishTemplateEvent(ctx context.Context, ev TemplateEvent) error {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = q.js.Publish(ctx, eventsPrefix+ev.Tenant+"."+ev.Type, data,
+		jetstream.WithMsgID(ev.Type+"."+ev.Tenant+"."+ev.Template+"."+strconv.FormatInt(ev.At.UnixMilli(), 10)))
 	return err
 }

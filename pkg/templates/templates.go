@@ -43,6 +43,17 @@ type Webhook struct {
 	// one, until PreviousSecretExpiresAt, so receivers can switch at leisure.
 	SealedPreviousSecret    string    `json:"previousSigningSecret,omitempty"`
 	PreviousSecretExpiresAt time.Time `json:"previousSigningSecretExpiresAt,omitzero"`
+	// Endpoint protection (api.md §7).
+	RateLimit          *RateLimit    `json:"rateLimit,omitempty"`
+	PauseAfterFailures int           `json:"pauseAfterFailures,omitempty"`
+	ProbeInterval      time.Duration `json:"probeInterval,omitempty"`
+	NotifyURL          string        `json:"notifyUrl,omitempty"`
+}
+
+// RateLimit is at most Requests requests in any window of Interval.
+type RateLimit struct {
+	Requests int           `json:"requests"`
+	Interval time.Duration `json:"interval"`
 }
 
 // SigningSecrets returns the sealed secrets that sign a request at now: the

@@ -28,6 +28,11 @@ import (
 //	<prefix>idem:<tenant>:<sha256 of key>   string  an Idempotency-Key's answer
 //	<prefix>quota:<tenant>:rate    string  imports in the current minute
 //	<prefix>quota:<tenant>:active  zset    uploads delivering and imports streaming
+//	<prefix>tpl:{<tenant>.<code>}  hash    a template's endpoint protection: tat (the
+//	                               rate limit's next free time, unix µs), fails
+//	                               (failed attempts in a row), state ("paused" or
+//	                               absent), pausedAt (unix ms), reason, probeAt
+//	                               (the next probe, unix ms; 0: none)
 //
 // The keys of one upload share the hash tag {<id>}, so each script touches
 // one slot and the design works on Redis Cluster.
@@ -51,6 +56,10 @@ func (k uploadKeys) all() []string {
 func (t *Tracker) uploadPattern() string { return t.prefix + "u:*" }
 
 func (t *Tracker) tenantIndex(tenant string) string { return t.prefix + "t:" + tenant + ":uploads" }
+
+func (t *Tracker) templateKey(tenant, code string) string {
+	return t.prefix + "tpl:{" + tenant + "." + code + "}"
+}
 
 func (t *Tracker) stagingKey() string { return t.prefix + "staging" }
 

@@ -50,6 +50,22 @@ type Destination struct {
 	RetryIntervalMs       int64  `json:"retryInterval"`
 	TimeoutMs             int64  `json:"timeout"`
 	MaxInFlight           int    `json:"maxInFlight"`
+	// Endpoint protection (api.md §7); zero: none.
+	RateLimitRequests   int    `json:"rateLimitRequests,omitempty"`
+	RateLimitIntervalMs int64  `json:"rateLimitInterval,omitempty"`
+	PauseAfterFailures  int    `json:"pauseAfterFailures,omitempty"`
+	ProbeIntervalMs     int64  `json:"probeInterval,omitempty"`
+	NotifyURL           string `json:"notifyUrl,omitempty"`
+}
+
+// Protection is what the destination asks of its template's gate; recheck
+// bounds a paused page's wait.
+func (d Destination) Protection(recheck time.Duration) Protection {
+	return Protection{
+		Limit:              Limit{Requests: d.RateLimitRequests, Interval: time.Duration(d.RateLimitIntervalMs) * time.Millisecond},
+		PauseAfterFailures: d.PauseAfterFailures, ProbeInterval: time.Duration(d.ProbeIntervalMs) * time.Millisecond,
+		Recheck: recheck,
+	}
 }
 
 // RetryInterval is the wait between attempts of a page.

@@ -31,6 +31,10 @@ type UploadTracker interface {
 	Failures(ctx context.Context, id string) ([]tracker.Failure, error)
 	Retry(ctx context.Context, id, tenant string, now time.Time) (tracker.Retried, error)
 	RetryPublished(ctx context.Context, id string) error
+	State(ctx context.Context, tenant, template string) (tracker.TemplateState, error)
+	SetPaused(ctx context.Context, tenant, template string, pause bool, reason string, probeInterval time.Duration) (tracker.Change, time.Time, error)
+	ForgetTemplate(ctx context.Context, tenant, template string) error
+	Gate(ctx context.Context, tenant, template string, p tracker.Protection) (tracker.Gate, error)
 }
 
 // IdempotencyStore keeps the answers of imports sent with an Idempotency-Key.
@@ -86,6 +90,7 @@ type API struct {
 	secrets   *secrets.Box
 	metrics   *Metrics
 	log       *zap.Logger
+	events    TemplateEvents // nil: changes of state are not announced
 }
 
 // NewAPI builds the API. keys maps API keys to tenants (HOOKLINE_API_KEYS);
@@ -117,6 +122,8 @@ func (a *API) Register(mux Mux) {
 	route("GET /v1/templates/{code}", a.getTemplate)
 	route("DELETE /v1/templates/{code}", a.deleteTemplate)
 	route("GET /v1/templates", a.listTemplates)
+	route("POST /v1/templates/{code}/pause", a.pauseTemplate)
+	route("POST /v1/templates/{code}/resume", a.resumeTemplate)
 	route("POST /v1/imports", a.createImport)
 	route("GET /v1/uploads", a.listUploads)
 	route("GET /v1/uploads/{id}", a.getUpload)
@@ -164,15 +171,19 @@ func storeErr(err error) error {
 	return fmt.Errorf("%w: %w", errUnavailable, err)
 }
 
-// templateView is a template as the API shows it: secrets masked.
+// templateView is a template as the API shows it: secrets masked, with its
+// delivery state.
 type templateView struct {
 	Code        string `json:"code"`
 	Name        string `json:"name"`
 	Destination struct {
 		Webhook webhookView `json:"webhook"`
 	} `json:"destination"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	State       string     `json:"state"` // active | paused
+	PausedAt    *time.Time `json:"pausedAt,omitempty"`
+	PauseReason string     `json:"pauseReason,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
 }
 
 type webhookView struct {
@@ -186,15 +197,28 @@ type webhookView struct {
 	SigningSecret  string          `json:"signingSecret,omitempty"`
 	RecordFormat   json.RawMessage `json:"recordFormat,omitempty"`
 	// PreviousSecretExpiresAt: until then the replaced secret signs too.
-	PreviousSecretExpiresAt *time.Time `json:"previousSigningSecretExpiresAt,omitempty"`
+	PreviousSecretExpiresAt *time.Time     `json:"previousSigningSecretExpiresAt,omitempty"`
+	RateLimit               *rateLimitView `json:"rateLimit,omitempty"`
+	PauseAfterFailures      int            `json:"pauseAfterFailures"`
+	ProbeInterval           int64          `json:"probeInterval"`
+	NotifyURL               string         `json:"notifyUrl,omitempty"`
 }
 
-func viewTemplate(t *Template) templateView {
+type rateLimitView struct {
+	Requests int   `json:"requests"`
+	Interval int64 `json:"interval"`
+}
+
+func viewTemplate(t *Template, st tracker.TemplateState) templateView {
 	wh := webhookView{
 		URL: t.Webhook.URL, AuthHeaderName: t.Webhook.AuthHeaderName, ChunkSize: t.Webhook.ChunkSize,
 		RetryCount: t.Webhook.RetryCount, RetryInterval: t.Webhook.RetryInterval.Milliseconds(),
 		Timeout: t.Webhook.Timeout.Milliseconds(), MaxInFlight: t.Webhook.MaxInFlight,
-		RecordFormat: t.Webhook.RecordFormat,
+		RecordFormat: t.Webhook.RecordFormat, PauseAfterFailures: t.Webhook.PauseAfterFailures,
+		ProbeInterval: t.Webhook.ProbeInterval.Milliseconds(), NotifyURL: t.Webhook.NotifyURL,
+	}
+	if rl := t.Webhook.RateLimit; rl != nil {
+		wh.RateLimit = &rateLimitView{Requests: rl.Requests, Interval: rl.Interval.Milliseconds()}
 	}
 	if t.Webhook.SealedSigningSecret != "" {
 		wh.SigningSecret = "whsec_…" + t.Webhook.SigningSecretHint
@@ -203,9 +227,22 @@ func viewTemplate(t *Template) templateView {
 		exp := t.Webhook.PreviousSecretExpiresAt
 		wh.PreviousSecretExpiresAt = &exp
 	}
-	v := templateView{Code: t.Code, Name: t.Name, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+	v := templateView{Code: t.Code, Name: t.Name, State: "active", CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+	if st.Paused {
+		at := st.PausedAt
+		v.State, v.PausedAt, v.PauseReason = "paused", &at, st.Reason
+	}
 	v.Destination.Webhook = wh
 	return v
+}
+
+// view shows a template with its state, read from the tracker.
+func (a *API) view(ctx context.Context, t *Template) (templateView, error) {
+	st, err := a.tracker.State(ctx, t.Tenant, t.Code)
+	if err != nil {
+		return templateView{}, storeErr(err)
+	}
+	return viewTemplate(t, st), nil
 }
 
 func (a *API) putTemplate(w http.ResponseWriter, r *http.Request) {
@@ -240,7 +277,11 @@ func (a *API) putTemplate(w http.ResponseWriter, r *http.Request) {
 	if old == nil {
 		status = http.StatusCreated
 	}
-	view := viewTemplate(t)
+	view, err := a.view(r.Context(), t)
+	if err != nil {
+		writeError(w, a.log, err)
+		return
+	}
 	if generated != "" {
 		view.Destination.Webhook.SigningSecret = generated // shown in this answer only
 	}
@@ -253,13 +294,22 @@ func (a *API) getTemplate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.log, storeErr(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, viewTemplate(t))
+	view, err := a.view(r.Context(), t)
+	if err != nil {
+		writeError(w, a.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
 }
 
 func (a *API) deleteTemplate(w http.ResponseWriter, r *http.Request) {
-	if err := a.templates.Delete(r.Context(), tenantOf(r), r.PathValue("code")); err != nil {
+	tenant, code := tenantOf(r), r.PathValue("code")
+	if err := a.templates.Delete(r.Context(), tenant, code); err != nil {
 		writeError(w, a.log, storeErr(err))
 		return
+	}
+	if err := a.tracker.ForgetTemplate(r.Context(), tenant, code); err != nil {
+		a.log.Warn("forget a deleted template's state", zap.String("template", code), zap.Error(err))
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -272,7 +322,12 @@ func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
 	}
 	views := make([]templateView, 0, len(ts))
 	for _, t := range ts {
-		views = append(views, viewTemplate(t))
+		v, err := a.view(r.Context(), t)
+		if err != nil {
+			writeError(w, a.log, err)
+			return
+		}
+		views = append(views, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"templates": views})
 }
@@ -402,6 +457,9 @@ type Metrics struct {
 	rejected prometheus.Counter
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// stateChanges: templates paused or resumed by hand (no template label:
+	// tenants' template codes are unbounded).
+	stateChanges *prometheus.CounterVec
 }
 
 // NewMetrics registers the ingest metrics with reg.
@@ -414,8 +472,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookline_http_requests_total", Help: "API requests by route and status code."}, []string{"route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hookline_http_request_duration_seconds", Help: "API request duration by route.",
 			Buckets: prometheus.DefBuckets}, []string{"route"}),
+		stateChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookline_templates_set_by_hand_total",
+			Help: "Templates paused or resumed with POST /v1/templates/{code}/pause or /resume, by change."}, []string{"change"}),
 	}
-	reg.MustRegister(m.uploads, m.records, m.pages, m.rejected, m.requests, m.latency)
+	reg.MustRegister(m.uploads, m.records, m.pages, m.rejected, m.requests, m.latency, m.stateChanges)
 	return m
 }
 

@@ -396,11 +396,7 @@ func (a *API) batch(ctx context.Context, tenant string, meta *importMeta) import
 	quota := a.recordQuota(ctx) // the tenant's records per import
 	return importer.Batch{
 		Tenant: tenant, Template: meta.template.Code,
-		Destination: tracker.Destination{
-			URL: wh.URL, AuthHeaderName: wh.AuthHeaderName, SealedSigningSecret: wh.SealedSigningSecret,
-			ChunkSize: wh.ChunkSize, RetryCount: wh.RetryCount, RetryIntervalMs: wh.RetryInterval.Milliseconds(),
-			TimeoutMs: wh.Timeout.Milliseconds(), MaxInFlight: wh.MaxInFlight,
-		},
+		Destination:  Snapshot(wh, ""), // the importer seals the auth header value
 		MaxRecords:   a.cfg.MaxRecords,
 		CheckRecords: quota.check,
 	}

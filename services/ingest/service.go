@@ -160,7 +160,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	tr := tracker.New(d.Redis, tracker.WithPrefix(cfg.RedisPrefix), tracker.WithRetention(cfg.Retention))
 	limiter := NewQuotaLimiter(d.Redis, tr, cfg.Retention, d.Registry, log)
 	api := NewAPI(cfg.API, cfg.APIKeys, templates, tr, q, cfg.Secrets, NewMetrics(d.Registry), log,
-		WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter))
+		WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter), WithTemplateEvents(q))
 	d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hookline_pages_stream_max_bytes",
 		Help: "The PAGES stream's byte limit (HOOKLINE_PAGES_MAX_BYTES; 0: none of its own)."},
 		func() float64 { return float64(cfg.Queue.PagesMaxBytes) }))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookline/hookline/pkg/records"
 	"github.com/hookline/hookline/pkg/templates"
+	"github.com/hookline/hookline/pkg/tracker"
 	"github.com/hookline/hookline/pkg/webhook"
 )
 
@@ -26,6 +27,12 @@ const (
 	MaxTimeout         = 120 * time.Second
 	DefaultMaxInFlight = 1
 	MaxInFlight        = 64
+	// Endpoint protection (api.md §7).
+	MaxRateRequests      = 1_000_000
+	MaxRateInterval      = 24 * time.Hour
+	MaxPauseAfter        = 10000
+	DefaultProbeInterval = time.Minute
+	MaxProbeInterval     = 24 * time.Hour
 )
 
 // The template store and its types live in pkg/templates: the workers read
@@ -71,6 +78,28 @@ type WebhookInput struct {
 	MaxInFlight    *int            `json:"maxInFlight"`
 	SigningSecret  *string         `json:"signingSecret"`
 	RecordFormat   json.RawMessage `json:"recordFormat"`
+	RateLimit      *struct {
+		Requests *int   `json:"requests"`
+		Interval *int64 `json:"interval"`
+	} `json:"rateLimit"`
+	PauseAfterFailures *int    `json:"pauseAfterFailures"`
+	ProbeInterval      *int64  `json:"probeInterval"`
+	NotifyURL          *string `json:"notifyUrl"`
+}
+
+// Snapshot is the destination an upload keeps of its template's webhook,
+// with the auth header value sealed.
+func Snapshot(wh Webhook, sealedAuth string) tracker.Destination {
+	d := tracker.Destination{
+		URL: wh.URL, AuthHeaderName: wh.AuthHeaderName, SealedAuthHeaderValue: sealedAuth,
+		SealedSigningSecret: wh.SealedSigningSecret, ChunkSize: wh.ChunkSize, RetryCount: wh.RetryCount,
+		RetryIntervalMs: wh.RetryInterval.Milliseconds(), TimeoutMs: wh.Timeout.Milliseconds(), MaxInFlight: wh.MaxInFlight,
+		PauseAfterFailures: wh.PauseAfterFailures, ProbeIntervalMs: wh.ProbeInterval.Milliseconds(), NotifyURL: wh.NotifyURL,
+	}
+	if rl := wh.RateLimit; rl != nil {
+		d.RateLimitRequests, d.RateLimitIntervalMs = rl.Requests, rl.Interval.Milliseconds()
+	}
+	return d
 }
 
 // ValidateHeaderName checks an auth header name: an HTTP token that hookline
@@ -180,6 +209,47 @@ func (in *TemplateInput) Build(code, tenant string, old *Template, seal func(str
 			bad(f+"maxInFlight", "maxInFlight must be between 1 and %d", MaxInFlight)
 		}
 		t.Webhook.MaxInFlight = *wh.MaxInFlight
+	}
+	if rl := wh.RateLimit; rl != nil {
+		lim := &templates.RateLimit{}
+		switch {
+		case rl.Requests == nil:
+			bad(f+"rateLimit.requests", "rateLimit.requests is required")
+		case *rl.Requests < 1 || *rl.Requests > MaxRateRequests:
+			bad(f+"rateLimit.requests", "rateLimit.requests must be between 1 and %d", MaxRateRequests)
+		default:
+			lim.Requests = *rl.Requests
+		}
+		switch {
+		case rl.Interval == nil:
+			bad(f+"rateLimit.interval", "rateLimit.interval is required (milliseconds)")
+		case *rl.Interval < 1 || *rl.Interval > MaxRateInterval.Milliseconds():
+			bad(f+"rateLimit.interval", "rateLimit.interval must be between 1 and %d milliseconds", MaxRateInterval.Milliseconds())
+		default:
+			lim.Interval = time.Duration(*rl.Interval) * time.Millisecond
+		}
+		t.Webhook.RateLimit = lim
+	}
+	if n := wh.PauseAfterFailures; n != nil {
+		if *n < 0 || *n > MaxPauseAfter {
+			bad(f+"pauseAfterFailures", "pauseAfterFailures must be between 0 and %d", MaxPauseAfter)
+		}
+		t.Webhook.PauseAfterFailures = *n
+	}
+	t.Webhook.ProbeInterval = DefaultProbeInterval
+	if p := wh.ProbeInterval; p != nil {
+		if *p < 0 || *p > MaxProbeInterval.Milliseconds() {
+			bad(f+"probeInterval", "probeInterval must be between 0 and %d milliseconds (0: no probes)", MaxProbeInterval.Milliseconds())
+		}
+		t.Webhook.ProbeInterval = time.Duration(*p) * time.Millisecond
+	}
+	if u := wh.NotifyURL; u != nil && *u != "" {
+		if len(*u) > 2048 {
+			bad(f+"notifyUrl", "notifyUrl must be at most 2048 characters")
+		} else if err := webhook.ValidateURL(*u); err != nil {
+			bad(f+"notifyUrl", "notifyUrl: %v", err)
+		}
+		t.Webhook.NotifyURL = *u
 	}
 	if rf := bytes.TrimSpace(wh.RecordFormat); len(rf) > 0 && string(rf) != "null" {
 		if _, err := records.CompilePlan(rf); err != nil {

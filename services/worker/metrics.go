@@ -11,6 +11,12 @@ type Metrics struct {
 	duration    prometheus.Histogram
 	inFlight    prometheus.Gauge
 	infraErrors prometheus.Counter
+	// Endpoint protection. No template label: tenants' template codes are
+	// unbounded; GET /v1/templates/{code} shows one template's state.
+	limited      prometheus.Counter
+	held         prometheus.Counter
+	probes       *prometheus.CounterVec
+	stateChanges *prometheus.CounterVec
 }
 
 // NewMetrics registers the worker's metrics with reg.
@@ -40,7 +46,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "hookline_worker_infrastructure_errors_total",
 			Help: "Tickets handed back because NATS or Redis failed (no customer attempt spent).",
 		}),
+		limited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_pages_rate_limited_total",
+			Help: "Times a page waited for its template's rate limit (its ticket delayed; no attempt spent).",
+		}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_pages_held_paused_total",
+			Help: "Times a page waited because its template is paused (its ticket delayed; no attempt spent).",
+		}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_template_probes_total", Help: "Probes sent to paused templates' endpoints, by outcome (delivered, failed).",
+		}, []string{"outcome"}),
+		stateChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_template_state_changes_total",
+			Help: "Templates paused (failures in a row) or resumed (a delivered probe) by the workers, by change.",
+		}, []string{"change"}),
 	}
+	reg.MustRegister(m.limited, m.held, m.probes, m.stateChanges)
 	reg.MustRegister(m.attempts, m.delivered, m.failed, m.uploads, m.duration, m.inFlight, m.infraErrors)
 	return m
 }

@@ -28,6 +28,8 @@ type Tracker interface {
 	Finish(ctx context.Context, c tracker.Call, f tracker.Finish) (tracker.Decision, error)
 	Get(ctx context.Context, id, tenant string) (*tracker.Upload, error)
 	Announced(ctx context.Context, id string, completedAt time.Time) error
+	Gate(ctx context.Context, tenant, template string, p tracker.Protection) (tracker.Gate, error)
+	Report(ctx context.Context, tenant, template string, p tracker.Protection, delivered, probe bool, reason string) (tracker.Change, time.Time, error)
 }
 
 // Queue is what the worker reads and writes in JetStream.
@@ -37,6 +39,7 @@ type Queue interface {
 	PublishDead(ctx context.Context, t *hooklinev1.Ticket, reason string) error
 	PublishCompleted(ctx context.Context, ev *hooklinev1.UploadCompleted) error
 	PurgeUpload(ctx context.Context, uploadID string) error
+	PublishTemplateEvent(ctx context.Context, ev queue.TemplateEvent) error
 }
 
 // Sender sends one webhook request.
@@ -129,8 +132,19 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 		switch dec.Kind {
 		case tracker.Send:
 			u = cmp.Or(dec.Upload, u)
+			// The template's gate: its rate limit, or its pause, may hold
+			// the page back. The lease stays ours if Redis fails here: the
+			// message's next delivery takes it over.
+			g, gerr := d.tr.Gate(ctx, u.Tenant, u.Template, u.Destination.Protection(pausedRecheck))
+			if gerr != nil {
+				return fmt.Errorf("tracker gate: %w", gerr)
+			}
 			var f tracker.Finish
-			f, cause = d.attempt(ctx, call.Page, u, dec.Attempts)
+			if g.Kind == tracker.Go {
+				f, cause = d.attempt(ctx, call.Page, u, dec.Attempts, g.Probe, log)
+			} else {
+				f, cause = d.hold(g, log)
+			}
 			if f.Outcome == tracker.Delivered && pages < maxPages && !draining(ctx) {
 				f.Carry = leaseFor // the next page, if free, is ours at once
 			}
@@ -218,10 +232,36 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 
 var errNotDue = errors.New("the page's next attempt is not due yet")
 
+// pausedRecheck bounds how long a page of a paused template waits before it
+// asks the gate again, so a resume by hand is seen within it.
+const pausedRecheck = 5 * time.Second
+
+var (
+	errLimited = errors.New("held back by the template's rate limit")
+	errPaused  = errors.New("the template is paused")
+)
+
+// hold gives a page the gate held back to its ticket without an attempt:
+// the ticket comes back when the gate says (NakWithDelay), and no worker
+// slot waits meanwhile.
+func (d *Deliverer) hold(g tracker.Gate, log *zap.Logger) (tracker.Finish, error) {
+	err := errLimited
+	if g.Kind == tracker.Held {
+		err = errPaused
+		d.metrics.held.Inc()
+	} else {
+		d.metrics.limited.Inc()
+	}
+	log.Debug("page held back", zap.String("reason", err.Error()), zap.Duration("for", g.Wait))
+	return tracker.Finish{Outcome: tracker.Released, Now: d.now()}, &RetryError{After: g.Wait, Err: err}
+}
+
 // attempt sends a page leased to this delivery (attempts made so far) and
 // says what to record. When no attempt was made (our own fault, or
-// shutdown) the page is given back, and cause says why.
-func (d *Deliverer) attempt(ctx context.Context, page int, u *tracker.Upload, attempts int) (f tracker.Finish, cause error) {
+// shutdown) the page is given back, and cause says why. A probe (the page
+// the gate let go to a paused template) that fails is given back too: it
+// waits for the next probe without spending an attempt.
+func (d *Deliverer) attempt(ctx context.Context, page int, u *tracker.Upload, attempts int, probe bool, log *zap.Logger) (f tracker.Finish, cause error) {
 	n := attempts + 1
 	f = tracker.Finish{Now: d.now()}
 	f.Attempt = &tracker.Attempt{Page: page, Attempt: n, At: f.Now.UTC()}
@@ -277,6 +317,7 @@ func (d *Deliverer) attempt(ctx context.Context, page int, u *tracker.Upload, at
 	if !res.Delivered() && ctx.Err() != nil {
 		return givenBack(ErrShutdown) // we stopped it, not the customer's endpoint
 	}
+	d.report(ctx, u, res, probe, log)
 
 	f.Now = d.now()
 	a := f.Attempt
@@ -287,6 +328,10 @@ func (d *Deliverer) attempt(ctx context.Context, page int, u *tracker.Upload, at
 	switch {
 	case res.Delivered():
 		f.Outcome = tracker.Delivered
+	case probe:
+		f.Outcome, a.Error = tracker.Released, "probe of the paused template failed: "+a.Error
+		a.Outcome = string(f.Outcome)
+		return f, &RetryError{After: u.Destination.Protection(0).ProbeInterval, Err: errPaused}
 	case n < 1+u.Destination.RetryCount:
 		f.Outcome, f.NextAt = tracker.Retrying, f.Now.Add(RetryDelay(u.Destination.RetryInterval(), res.RetryAfter))
 	default:
@@ -298,6 +343,9 @@ func (d *Deliverer) attempt(ctx context.Context, page int, u *tracker.Upload, at
 
 // recorded counts and logs an outcome the tracker recorded.
 func (d *Deliverer) recorded(f tracker.Finish, dec tracker.Decision, log *zap.Logger) {
+	if f.Attempt == nil { // held back by the gate: no attempt
+		return
+	}
 	d.metrics.attempts.WithLabelValues(string(f.Outcome)).Inc()
 	a := f.Attempt
 	switch {

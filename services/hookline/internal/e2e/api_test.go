@@ -127,6 +127,15 @@ func TestBadInput(t *testing.T) {
 		{"signingSecret", `{"destination":{"webhook":{"url":"https://example.com","signingSecret":"plain"}}}`, "destination.webhook.signingSecret"},
 		{"wrong type", `{"destination":{"webhook":{"url":"https://example.com","chunkSize":"ten"}}}`, "destination.webhook.chunkSize"},
 		{"unknown field", `{"destination":{"webhook":{"url":"https://example.com","chunkSizes":10}}}`, "chunkSizes"},
+		{"rateLimit requests 0", `{"destination":{"webhook":{"url":"https://example.com","rateLimit":{"requests":0,"interval":1000}}}}`, "destination.webhook.rateLimit.requests"},
+		{"rateLimit no requests", `{"destination":{"webhook":{"url":"https://example.com","rateLimit":{"interval":1000}}}}`, "destination.webhook.rateLimit.requests"},
+		{"rateLimit no interval", `{"destination":{"webhook":{"url":"https://example.com","rateLimit":{"requests":1}}}}`, "destination.webhook.rateLimit.interval"},
+		{"rateLimit interval big", `{"destination":{"webhook":{"url":"https://example.com","rateLimit":{"requests":1,"interval":86400001}}}}`, "destination.webhook.rateLimit.interval"},
+		{"rateLimit unknown", `{"destination":{"webhook":{"url":"https://example.com","rateLimit":{"requests":1,"interval":1,"burst":2}}}}`, "burst"},
+		{"pauseAfterFailures", `{"destination":{"webhook":{"url":"https://example.com","pauseAfterFailures":10001}}}`, "destination.webhook.pauseAfterFailures"},
+		{"pauseAfterFailures negative", `{"destination":{"webhook":{"url":"https://example.com","pauseAfterFailures":-1}}}`, "destination.webhook.pauseAfterFailures"},
+		{"probeInterval", `{"destination":{"webhook":{"url":"https://example.com","probeInterval":-1}}}`, "destination.webhook.probeInterval"},
+		{"notifyUrl", `{"destination":{"webhook":{"url":"https://example.com","notifyUrl":"ftp://example.com/x"}}}`, "destination.webhook.notifyUrl"},
 	}
 	for _, tc := range templates {
 		t.Run("template/"+tc.name, func(t *testing.T) {
