@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin
 MODULES := ./proto/... ./pkg/... ./services/ingest/... ./services/worker/... ./services/hookline/... ./scripts/bench/...
 BINARIES := hookline ingest worker
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/hookline/hookline/services/worker.Version=$(VERSION)
+LDFLAGS := -X github.com/hookline/hookline/services/worker.Version=$(VERSION) -X github.com/hookline/hookline/services/ingest.Version=$(VERSION)
 
 .PHONY: all build run test test-short vet lint fuzz fuzz-ci chaos bench proto deps redis chromium clean deploy-check
 

@@ -480,3 +480,24 @@ func (bp *boundPlan) appendJSON(dst []byte, kind holeKind, v json.RawMessage) ([
 	}
 	return append(dst, v...), nil
 }
+
+// Sample is a record the plan makes from a made-up row: each column holds its
+// own name, or 1 where the format reads it as a number, boolean or JSON
+// (for a test request, api.md §7).
+func (p *Plan) Sample() []byte {
+	row := append([]string(nil), p.cols...)
+	for _, s := range p.segs {
+		if s.kind != holeString && s.kind != holeInString {
+			row[s.col] = "1"
+		}
+	}
+	bp, err := p.bind(p.cols)
+	if err != nil {
+		return nil
+	}
+	out, _, err := bp.appendRow(nil, row)
+	if err != nil {
+		return nil
+	}
+	return out
+}

@@ -94,3 +94,13 @@ func TestPlanRows(t *testing.T) {
 	_, err = openAll(t, []byte(`{"Email":"a","B":true,"J":1}`+"\n"), "application/x-ndjson", "", Options{Plan: plan})
 	wantPE(t, err, 0, 1, `column "N": the record has no such field`)
 }
+
+func TestPlanSample(t *testing.T) {
+	p, err := CompilePlan([]byte(`{"name":"{{Name}}","age":"{{Age | number}}","vip":"{{Vip | boolean}}","hi":"Dear {{Name}}"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(p.Sample()), `{"name":"Name","age":1,"vip":true,"hi":"Dear Name"}`; got != want {
+		t.Fatalf("Sample = %s, want %s", got, want)
+	}
+}

@@ -35,6 +35,9 @@ type Protection struct {
 	// Recheck bounds how long a page waits while the template is paused
 	// before it asks again (a resume by hand is seen within it).
 	Recheck time.Duration
+	// Test: a test request, which the rate limit counts but a pause does
+	// not hold.
+	Test bool
 }
 
 // GateKind is the gate's answer.
@@ -62,6 +65,7 @@ type gateRequest struct {
 	IntervalUs    int64 `json:"interval"` // µs
 	ProbeInterval int64 `json:"probeInterval"`
 	Recheck       int64 `json:"recheck"` // ms
+	Test          bool  `json:"test"`
 }
 
 type gateReply struct {
@@ -87,7 +91,7 @@ var gateScript = redis.NewScript(nowLua + `
 local K = KEYS[1]
 local a = cjson.decode(ARGV[1])
 local probe = false
-if redis.call('HGET', K, 'state') == 'paused' then
+if not a.test and redis.call('HGET', K, 'state') == 'paused' then
   local at = tonumber(redis.call('HGET', K, 'probeAt') or '0')
   if at == 0 then return cjson.encode({kind = 'held', wait = a.recheck}) end
   if at > now then return cjson.encode({kind = 'held', wait = math.min(at - now, a.recheck)}) end
@@ -110,7 +114,7 @@ return cjson.encode({kind = 'go', probe = probe})
 // paused): the caller sends it.
 func (t *Tracker) Gate(ctx context.Context, tenant, template string, p Protection) (Gate, error) {
 	req, err := json.Marshal(gateRequest{RequestsPer: p.Limit.Requests, IntervalUs: p.Limit.Interval.Microseconds(),
-		ProbeInterval: p.ProbeInterval.Milliseconds(), Recheck: max(p.Recheck.Milliseconds(), 1)})
+		ProbeInterval: p.ProbeInterval.Milliseconds(), Recheck: max(p.Recheck.Milliseconds(), 1), Test: p.Test})
 	if err != nil {
 		return Gate{}, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/hookline/hookline/pkg/records"
 	"github.com/hookline/hookline/pkg/secrets"
 	"github.com/hookline/hookline/pkg/tracker"
+	"github.com/hookline/hookline/pkg/webhook"
 	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
 	"github.com/hookline/hookline/services/ingest/importer"
 )
@@ -91,6 +92,7 @@ type API struct {
 	metrics   *Metrics
 	log       *zap.Logger
 	events    TemplateEvents // nil: changes of state are not announced
+	sender    Sender         // test requests
 }
 
 // NewAPI builds the API. keys maps API keys to tenants (HOOKLINE_API_KEYS);
@@ -101,6 +103,9 @@ func NewAPI(cfg APIConfig, keys map[string]string, templates *Templates, tr Stor
 		secrets: box, metrics: m, log: log}
 	for _, o := range opts {
 		o(a)
+	}
+	if a.sender == nil {
+		a.sender = webhook.NewClient() // private networks refused
 	}
 	return a
 }
@@ -124,6 +129,7 @@ func (a *API) Register(mux Mux) {
 	route("GET /v1/templates", a.listTemplates)
 	route("POST /v1/templates/{code}/pause", a.pauseTemplate)
 	route("POST /v1/templates/{code}/resume", a.resumeTemplate)
+	route("POST /v1/templates/{code}/test", a.testTemplate)
 	route("POST /v1/imports", a.createImport)
 	route("GET /v1/uploads", a.listUploads)
 	route("GET /v1/uploads/{id}", a.getUpload)
@@ -460,6 +466,7 @@ type Metrics struct {
 	// stateChanges: templates paused or resumed by hand (no template label:
 	// tenants' template codes are unbounded).
 	stateChanges *prometheus.CounterVec
+	tests        *prometheus.CounterVec
 }
 
 // NewMetrics registers the ingest metrics with reg.
@@ -474,8 +481,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.DefBuckets}, []string{"route"}),
 		stateChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookline_templates_set_by_hand_total",
 			Help: "Templates paused or resumed with POST /v1/templates/{code}/pause or /resume, by change."}, []string{"change"}),
+		tests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookline_template_tests_total",
+			Help: "Test requests (POST /v1/templates/{code}/test) by outcome (delivered, failed)."}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.uploads, m.records, m.pages, m.rejected, m.requests, m.latency, m.stateChanges)
+	reg.MustRegister(m.uploads, m.records, m.pages, m.rejected, m.requests, m.latency, m.stateChanges, m.tests)
 	return m
 }
 

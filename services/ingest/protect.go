@@ -1,13 +1,23 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strconv"
+	"time"
 
+	"github.com/oklog/ulid/v2"
 	"go.uber.org/zap"
 
 	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/records"
 	"github.com/hookline/hookline/pkg/tracker"
+	"github.com/hookline/hookline/pkg/webhook"
 )
 
 // ReasonByHand is the pauseReason of a template paused with POST .../pause.
@@ -59,3 +69,144 @@ type TemplateEvents interface {
 
 // WithTemplateEvents announces pauses and resumes by hand with p.
 func WithTemplateEvents(p TemplateEvents) APIOption { return func(a *API) { a.events = p } }
+
+// Sender sends one webhook request (the test request).
+type Sender interface {
+	Send(ctx context.Context, req webhook.Request) webhook.Result
+}
+
+// WithSender sends test requests with s: the same hardened client, SSRF
+// guard included, that the workers send pages with.
+func WithSender(s Sender) APIOption { return func(a *API) { a.sender = s } }
+
+// testInput is the body of POST /v1/templates/{code}/test.
+type testInput struct {
+	AuthHeaderValue string            `json:"authHeaderValue"`
+	Records         []json.RawMessage `json:"records"`
+}
+
+// testResult is what the endpoint answered a test request.
+type testResult struct {
+	Delivered    bool   `json:"delivered"`
+	StatusCode   int    `json:"statusCode"`
+	DurationMs   int64  `json:"durationMs"`
+	ResponseBody string `json:"responseBody"`
+	Error        string `json:"error"`
+}
+
+// sampleRecord is the test request's record when none is given and the
+// template has no recordFormat.
+var sampleRecord = []byte(`{"example":"record"}`)
+
+// testTemplate sends one request now, exactly as a page of a one-page
+// upload test_<id> is sent. It is not an upload: nothing is stored. It
+// counts against the template's rate limit (429 when the limit has no room
+// now) and is sent while the template is paused: checking the endpoint is
+// how one learns it is back.
+func (a *API) testTemplate(w http.ResponseWriter, r *http.Request) {
+	tenant, code := tenantOf(r), r.PathValue("code")
+	t, err := a.templates.Get(r.Context(), tenant, code)
+	if err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	var in testInput
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max(a.cfg.MaxBodyBytes, 1<<20)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, a.log, jsonError(err))
+		return
+	}
+	if len(in.AuthHeaderValue) > MaxAuthHeaderValue {
+		writeError(w, a.log, badRequest("authHeaderValue", fmt.Sprintf("authHeaderValue must be at most %d bytes", MaxAuthHeaderValue)))
+		return
+	}
+	if err := webhook.ValidateAuthHeaderValue(in.AuthHeaderValue); err != nil {
+		writeError(w, a.log, badRequest("authHeaderValue", err.Error()))
+		return
+	}
+	if len(in.Records) > MaxChunkSize {
+		writeError(w, a.log, badRequest("records", fmt.Sprintf("a test sends at most %d records", MaxChunkSize)))
+		return
+	}
+	data := []byte{'['}
+	for i, rec := range in.Records {
+		if rec = bytes.TrimSpace(rec); len(rec) == 0 || rec[0] != '{' {
+			writeError(w, a.log, badRequest("records["+strconv.Itoa(i)+"]", "each record must be a JSON object"))
+			return
+		}
+		if i > 0 {
+			data = append(data, ',')
+		}
+		var c bytes.Buffer
+		_ = json.Compact(&c, rec)
+		data = append(data, c.Bytes()...)
+	}
+	if len(in.Records) == 0 {
+		data = append(data, sample(t)...)
+	}
+	data = append(data, ']')
+
+	dest, err := a.testDestination(t, in.AuthHeaderValue)
+	if err != nil {
+		writeError(w, a.log, err)
+		return
+	}
+	p := Snapshot(t.Webhook, "").Protection(0)
+	p.Test = true
+	g, err := a.tracker.Gate(r.Context(), tenant, code, p)
+	if err != nil {
+		writeError(w, a.log, storeErr(err))
+		return
+	}
+	if g.Kind == tracker.Limited {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((g.Wait+time.Second-1)/time.Second), 10))
+		writeError(w, a.log, &APIError{Status: http.StatusTooManyRequests, Code: "rate_limited", Field: "destination.webhook.rateLimit",
+			Message: fmt.Sprintf("the template's rate limit allows its next request in %s", g.Wait)})
+		return
+	}
+	id := "test_" + ulid.Make().String()
+	records := bytes.Count(data, []byte("},{")) + 1
+	body := webhook.AppendBody(nil, webhook.Page{Template: t.Code, UploadID: id, Data: data,
+		TotalRecords: records, TotalPages: 1, Page: 1, PageSize: records, Extra: json.RawMessage(`""`)})
+	res := a.sender.Send(r.Context(), webhook.Request{Destination: dest, ID: id + ".1", Body: body})
+	out := testResult{Delivered: res.Delivered(), StatusCode: res.StatusCode, DurationMs: res.Duration.Milliseconds(), ResponseBody: string(res.ResponseBody)}
+	if res.Err != nil {
+		out.Error = res.Err.Error()
+	}
+	outcome := "failed"
+	if out.Delivered {
+		outcome = "delivered"
+	}
+	a.metrics.tests.WithLabelValues(outcome).Inc()
+	a.log.Info("test request sent", zap.String("tenant", tenant), zap.String("template", code), zap.String("uploadId", id),
+		zap.Bool("delivered", out.Delivered), zap.Int("status", out.StatusCode), zap.String("error", out.Error))
+	writeJSON(w, http.StatusOK, out)
+}
+
+// sample is the test request's record made from the template's recordFormat.
+func sample(t *Template) []byte {
+	if len(t.Webhook.RecordFormat) > 0 {
+		if p, err := records.CompilePlan(t.Webhook.RecordFormat); err == nil {
+			if rec := p.Sample(); rec != nil {
+				return rec
+			}
+		}
+	}
+	return sampleRecord
+}
+
+// testDestination is where and how the test request goes: as the
+// workers send a page, signing secrets included.
+func (a *API) testDestination(t *Template, auth string) (webhook.Destination, error) {
+	dest := webhook.Destination{URL: t.Webhook.URL, AuthHeaderName: t.Webhook.AuthHeaderName, AuthHeaderValue: auth, Timeout: t.Webhook.Timeout}
+	current, previous := t.Webhook.SigningSecrets(time.Now())
+	var err error
+	if dest.SigningSecret, err = a.secrets.Open(current); err != nil {
+		return webhook.Destination{}, fmt.Errorf("open signing secret: %w", err)
+	}
+	if dest.PreviousSigningSecret, err = a.secrets.Open(previous); err != nil {
+		return webhook.Destination{}, fmt.Errorf("open previous signing secret: %w", err)
+	}
+	return dest, nil
+}

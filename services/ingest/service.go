@@ -21,6 +21,7 @@ import (
 	"github.com/hookline/hookline/pkg/queue"
 	"github.com/hookline/hookline/pkg/records"
 	"github.com/hookline/hookline/pkg/tracker"
+	"github.com/hookline/hookline/pkg/webhook"
 	"github.com/hookline/hookline/services/ingest/importer"
 )
 
@@ -142,6 +143,9 @@ type Deps struct {
 	Ready func(addr string)
 }
 
+// Version is the hookline version sent in User-Agent (test requests).
+var Version = "dev"
+
 // Run serves the API until ctx ends, then lets running requests finish.
 func Run(ctx context.Context, cfg Config, d Deps) error {
 	log := d.Log.With(zap.String("component", "ingest"))
@@ -160,7 +164,9 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	tr := tracker.New(d.Redis, tracker.WithPrefix(cfg.RedisPrefix), tracker.WithRetention(cfg.Retention))
 	limiter := NewQuotaLimiter(d.Redis, tr, cfg.Retention, d.Registry, log)
 	api := NewAPI(cfg.API, cfg.APIKeys, templates, tr, q, cfg.Secrets, NewMetrics(d.Registry), log,
-		WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter), WithTemplateEvents(q))
+		WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter), WithTemplateEvents(q),
+		WithSender(webhook.NewClient(webhook.WithUserAgent("hookline/"+Version),
+			webhook.WithGuard(webhook.NewGuard(cfg.AllowPrivateNetworks, cfg.AllowedNetworks)))))
 	d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hookline_pages_stream_max_bytes",
 		Help: "The PAGES stream's byte limit (HOOKLINE_PAGES_MAX_BYTES; 0: none of its own)."},
 		func() float64 { return float64(cfg.Queue.PagesMaxBytes) }))
