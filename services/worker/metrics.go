@@ -1,6 +1,10 @@
 package worker
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the worker's Prometheus metrics.
 type Metrics struct {
@@ -17,6 +21,41 @@ type Metrics struct {
 	held         prometheus.Counter
 	probes       *prometheus.CounterVec
 	stateChanges *prometheus.CounterVec
+	waiting      *waitingCollector
+}
+
+// topTenants is how many tenants hookline_worker_tenant_tickets_waiting
+// shows: the ones with the most tickets waiting, at the time of the scrape.
+const topTenants = 5
+
+// waitingCollector reports the tickets a worker has fetched and not yet
+// started, read at scrape time. Per tenant it shows only the topTenants
+// busiest, so the series stay bounded whatever the number of tenants.
+type waitingCollector struct {
+	q                     atomic.Pointer[fairQueue]
+	tickets, tenants, top *prometheus.Desc
+}
+
+func (c *waitingCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.tickets
+	ch <- c.tenants
+	ch <- c.top
+}
+
+func (c *waitingCollector) Collect(ch chan<- prometheus.Metric) {
+	q := c.q.Load()
+	if q == nil {
+		return
+	}
+	top, tenants := q.top(topTenants)
+	q.mu.Lock()
+	waiting := q.waiting
+	q.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.tickets, prometheus.GaugeValue, float64(waiting))
+	ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(tenants))
+	for _, tw := range top {
+		ch <- prometheus.MustNewConstMetric(c.top, prometheus.GaugeValue, float64(tw.Tickets), tw.Tenant)
+	}
 }
 
 // NewMetrics registers the worker's metrics with reg.
@@ -61,8 +100,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "hookline_template_state_changes_total",
 			Help: "Templates paused (failures in a row) or resumed (a delivered probe) by the workers, by change.",
 		}, []string{"change"}),
+		waiting: &waitingCollector{
+			tickets: prometheus.NewDesc("hookline_worker_tickets_waiting",
+				"Tickets this worker has fetched and not yet started, all tenants.", nil, nil),
+			tenants: prometheus.NewDesc("hookline_worker_tenants_waiting",
+				"Tenants with tickets waiting in this worker.", nil, nil),
+			top: prometheus.NewDesc("hookline_worker_tenant_tickets_waiting",
+				"Tickets waiting in this worker for each of the 5 tenants with the most (others are not listed).", []string{"tenant"}, nil),
+		},
 	}
 	reg.MustRegister(m.limited, m.held, m.probes, m.stateChanges)
-	reg.MustRegister(m.attempts, m.delivered, m.failed, m.uploads, m.duration, m.inFlight, m.infraErrors)
+	reg.MustRegister(m.waiting, m.attempts, m.delivered, m.failed, m.uploads, m.duration, m.inFlight, m.infraErrors)
 	return m
 }

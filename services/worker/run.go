@@ -32,27 +32,47 @@ func draining(ctx context.Context) bool {
 	}
 }
 
+type yieldKey struct{}
+
+// yielding reports whether the delivery that runs ctx should leave its slot
+// at the next page: another tenant, holding fewer of this worker's slots,
+// has a ticket waiting.
+func yielding(ctx context.Context) bool {
+	y, ok := ctx.Value(yieldKey{}).(yieldTo)
+	return ok && y.q.othersWait(y.tenant)
+}
+
+type yieldTo struct {
+	q      *fairQueue
+	tenant string
+}
+
 // Handler is the shape of ticket handling; middleware wraps it.
 type Handler func(ctx context.Context, t Ticket) error
 
-// Pool pulls tickets from the workers' consumer and runs up to Concurrency
-// handlers at once.
+// Pool pulls tickets from the workers' consumer, up to Lookahead more than
+// it has slots, and runs up to Concurrency handlers at once. A free slot
+// goes to the tenant with waiting tickets that holds the fewest slots
+// (fairQueue), so one tenant's backlog does not hold back another's ticket
+// fetched after it.
 type Pool struct {
 	cons        jetstream.Consumer
 	q           Queue
 	handle      Handler
 	concurrency int
+	lookahead   int
 	grace       time.Duration
 	ackWait     time.Duration
 	metrics     *Metrics
 	log         *zap.Logger
 	beats       beats
+	waiting     *fairQueue
 }
 
-// beats keeps in-flight tickets alive: one goroutine for the whole pool
+// beats keeps fetched tickets alive: one goroutine for the whole pool
 // tells JetStream a ticket is still being worked on (InProgress) when
-// half of AckWait has passed since it last heard of it, so a slow endpoint
-// does not get its page sent twice. (A goroutine and a ticker per ticket
+// half of AckWait has passed since it last heard of it, so neither a slow
+// endpoint nor a wait for a slot gets a page sent twice. (A goroutine and a ticker per ticket
 // cost more than the rest of the bookkeeping of a page.)
 type beats struct {
 	mu   sync.Mutex
@@ -101,10 +121,14 @@ func (b *beats) run(ctx context.Context, ackWait time.Duration) {
 	}
 }
 
-// NewPool builds a Pool. grace is how long in-flight deliveries may run on
-// after shutdown begins before they are cut off and handed back.
-func NewPool(cons jetstream.Consumer, q Queue, h Handler, concurrency int, grace, ackWait time.Duration, m *Metrics, log *zap.Logger) *Pool {
-	return &Pool{cons: cons, q: q, handle: h, concurrency: max(concurrency, 1), grace: grace, ackWait: ackWait, metrics: m, log: log}
+// NewPool builds a Pool. lookahead is how many tickets it fetches beyond
+// its free slots, to choose among; grace is how long in-flight deliveries
+// may run on after shutdown begins before they are cut off and handed back.
+func NewPool(cons jetstream.Consumer, q Queue, h Handler, concurrency, lookahead int, grace, ackWait time.Duration, m *Metrics, log *zap.Logger) *Pool {
+	p := &Pool{cons: cons, q: q, handle: h, concurrency: max(concurrency, 1), lookahead: max(lookahead, 0),
+		grace: grace, ackWait: ackWait, metrics: m, log: log, waiting: newFairQueue()}
+	m.waiting.q.Store(p.waiting)
+	return p
 }
 
 // Run pulls and handles tickets until ctx ends, then stops pulling, hands back
@@ -120,7 +144,6 @@ func (p *Pool) Run(ctx context.Context) error {
 	})
 	defer stop()
 
-	slots := make(chan struct{}, p.concurrency)
 	var wg sync.WaitGroup
 	// Heartbeats go on until the last delivery has ended, past the grace
 	// (after it, deliveries are cut short but still record their outcome).
@@ -128,32 +151,59 @@ func (p *Pool) Run(ctx context.Context) error {
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); p.beats.run(hb, p.ackWait) }()
 	defer func() { wg.Wait(); stopHB(); <-hbDone }()
-	for ctx.Err() == nil {
-		// Wait for one free slot, then take every other free one.
+	fetching := make(chan struct{})
+	go func() { defer close(fetching); p.fetch(ctx) }()
+	defer func() {
+		<-fetching
+		for _, f := range p.waiting.drain() {
+			_ = f.msg.Nak() // fetched but not started: hand it back at once
+			p.beats.remove(f.msg)
+		}
+	}()
+
+	slots := make(chan struct{}, p.concurrency)
+	for {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return nil
 		}
-		n := 1
-		for n < p.concurrency {
+		f, ok := p.waiting.pop()
+		for !ok {
 			select {
-			case slots <- struct{}{}:
-				n++
-				continue
-			default:
+			case <-p.waiting.pushed:
+				f, ok = p.waiting.pop()
+			case <-ctx.Done():
+				return nil
 			}
-			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { p.waiting.done(f.ticket.GetTenant()); <-slots }()
+			p.process(context.WithValue(work, yieldKey{}, yieldTo{p.waiting, f.ticket.GetTenant()}), f)
+		}()
+	}
+}
+
+// fetch pulls tickets into p.waiting until ctx ends, keeping at most
+// concurrency + lookahead fetched and not finished.
+func (p *Pool) fetch(ctx context.Context) {
+	for ctx.Err() == nil {
+		room := p.concurrency + p.lookahead - p.waiting.held()
+		if room <= 0 {
+			select {
+			case <-p.waiting.freed:
+			case <-ctx.Done():
+			}
+			continue
 		}
 		fetchCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		batch, err := p.cons.Fetch(n, jetstream.FetchContext(fetchCtx))
+		batch, err := p.cons.Fetch(room, jetstream.FetchContext(fetchCtx))
 		if err != nil {
 			cancel()
-			for range n {
-				<-slots
-			}
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			p.log.Warn("fetch tickets", zap.Error(err))
 			select { // back off while NATS is unreachable
@@ -162,54 +212,46 @@ func (p *Pool) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		got := 0
 		for msg := range batch.Messages() {
-			got++
 			if ctx.Err() != nil {
 				_ = msg.Nak() // pulled but not started: hand it back at once
-				<-slots
 				continue
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				p.process(work, msg)
-			}()
+			if t, ok := p.decode(msg); ok {
+				p.beats.add(msg, time.Now())
+				p.waiting.push(fetched{msg: msg, ticket: t})
+			}
 		}
 		cancel()
-		for range n - got {
-			<-slots
-		}
 		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			p.log.Debug("fetch batch", zap.Error(err))
 		}
 	}
-	return nil
 }
 
-func (p *Pool) process(ctx context.Context, msg jetstream.Msg) {
+// decode reads a ticket message; a message that is not a ticket is dropped.
+func (p *Pool) decode(msg jetstream.Msg) (Ticket, bool) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		p.log.Error("ticket without metadata", zap.Error(err))
 		_ = msg.Term()
-		return
+		return Ticket{}, false
 	}
 	tk, err := queue.DecodeTicket(msg.Data())
 	if err != nil {
 		p.log.Error("malformed ticket dropped", zap.Error(err))
 		_ = msg.TermWithReason("malformed ticket")
-		return
+		return Ticket{}, false
 	}
 	// The token names this delivery of the message: a later delivery of it
 	// may take over the pages this one leased (see tracker.Begin).
-	t := Ticket{Ticket: tk, Token: strconv.FormatUint(meta.Sequence.Stream, 10) + "." + strconv.FormatUint(meta.NumDelivered, 10)}
+	return Ticket{Ticket: tk, Token: strconv.FormatUint(meta.Sequence.Stream, 10) + "." + strconv.FormatUint(meta.NumDelivered, 10)}, true
+}
 
-	// Keep the ticket alive while a slow endpoint is answering.
-	p.beats.add(msg, time.Now())
-	herr := p.handle(ctx, t)
-	p.beats.remove(msg)
-	settle(context.WithoutCancel(ctx), p.q, msg, t, herr, p.metrics, p.log)
+func (p *Pool) process(ctx context.Context, f fetched) {
+	herr := p.handle(ctx, f.ticket)
+	p.beats.remove(f.msg)
+	settle(context.WithoutCancel(ctx), p.q, f.msg, f.ticket, herr, p.metrics, p.log)
 }
 
 // Recover turns a panic in a handler into an infrastructure error, so the

@@ -50,7 +50,7 @@ func TestPoolKeepsSlowTicketsAlive(t *testing.T) {
 		}
 		return nil
 	}
-	pool := NewPool(cons, nil, handle, 8, time.Second, ackWait, NewMetrics(prometheus.NewRegistry()), zap.NewNop())
+	pool := NewPool(cons, nil, handle, 8, 16, time.Second, ackWait, NewMetrics(prometheus.NewRegistry()), zap.NewNop())
 	done := make(chan error, 1)
 	go func() { done <- pool.Run(ctx) }()
 

@@ -34,6 +34,12 @@ type Config struct {
 	// Concurrency (HOOKLINE_WORKER_CONCURRENCY, default 64): webhook requests
 	// this process runs at once.
 	Concurrency int
+	// Lookahead (HOOKLINE_WORKER_LOOKAHEAD, default 4096): tickets this
+	// process fetches beyond its free slots, so that a free slot can go to
+	// the tenant holding the fewest slots instead of to whichever ticket is
+	// next in the queue; 0 fetches only for free slots (first come, first
+	// served).
+	Lookahead int
 	// ShutdownGrace (HOOKLINE_SHUTDOWN_GRACE, default 30s): how long in-flight
 	// deliveries may finish after a stop signal before they are handed back.
 	ShutdownGrace time.Duration
@@ -56,6 +62,11 @@ func LoadConfig(env config.Env) (Config, error) {
 		errs = append(errs, e)
 	} else if c.Concurrency < 1 || c.Concurrency > 10000 {
 		errs = append(errs, fmt.Errorf("HOOKLINE_WORKER_CONCURRENCY must be between 1 and 10000, got %d", c.Concurrency))
+	}
+	if c.Lookahead, e = config.Int(env, "HOOKLINE_WORKER_LOOKAHEAD", 4096); e != nil {
+		errs = append(errs, e)
+	} else if c.Lookahead < 0 || c.Lookahead > 100000 {
+		errs = append(errs, fmt.Errorf("HOOKLINE_WORKER_LOOKAHEAD must be between 0 and 100000, got %d", c.Lookahead))
 	}
 	if c.ShutdownGrace, e = config.Duration(env, "HOOKLINE_SHUTDOWN_GRACE", 30*time.Second); e != nil {
 		errs = append(errs, e)
@@ -104,7 +115,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	}
 	m := NewMetrics(d.Registry)
 	dl := NewDeliverer(q, tr, client, cfg.Secrets, log, m, WithTemplates(store, cfg.TemplateCacheTTL), WithPagesMaxAge(cfg.Queue.PagesMaxAge))
-	pool := NewPool(cons, q, Recover(log)(dl.Handle), cfg.Concurrency, cfg.ShutdownGrace, cfg.Queue.AckWait, m, log)
+	pool := NewPool(cons, q, Recover(log)(dl.Handle), cfg.Concurrency, cfg.Lookahead, cfg.ShutdownGrace, cfg.Queue.AckWait, m, log)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pool.Run(ctx) })

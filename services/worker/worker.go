@@ -111,8 +111,9 @@ const maxPages = 16
 // one page (call.Page). A page done lets the upload's next page go; that
 // page is carried under the same message (its lease carries the message's
 // token, so the message's next delivery can take it over) until maxPages,
-// when it gets a ticket of its own. The error returned decides the
-// message's fate (errors.go).
+// or until another tenant waits for this slot (yielding), when it gets a
+// ticket of its own. The error returned decides the message's fate
+// (errors.go).
 func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 	call := tracker.Call{Upload: t.GetUploadId(), Page: int(t.GetPage()), Gen: int(t.GetGen()), Token: t.Token}
 	dec, err := d.tr.Begin(ctx, call, leaseFor, d.now())
@@ -145,7 +146,7 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 			} else {
 				f, cause = d.hold(g, log)
 			}
-			if f.Outcome == tracker.Delivered && pages < maxPages && !draining(ctx) {
+			if f.Outcome == tracker.Delivered && pages < maxPages && !draining(ctx) && !yielding(ctx) {
 				f.Carry = leaseFor // the next page, if free, is ours at once
 			}
 			// The outcome is recorded even when shutdown has begun: the
@@ -190,7 +191,8 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 				// from here: a ticket published instead could not take over
 				// pages this message holds further on.
 				return ErrShutdown
-			case pages >= maxPages:
+			case pages >= maxPages || yielding(ctx):
+				// The next page queues up behind the tickets waiting.
 				return d.publishNext(ctx, t, dec)
 			}
 			call.Page, pages = dec.Next, pages+1

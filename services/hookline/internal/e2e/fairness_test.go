@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/services/hookline/internal/apitest"
+)
+
+// Fair shares between tenants: tenant A floods two workers with 40 uploads
+// of 50 pages (maxInFlight 4, 10 ms per page: 160 tickets queued ahead),
+// then, once A's delivery is under way, tenant B imports 5 pages (maxInFlight 1). B's last page must arrive
+// while most of A's flood is still to be delivered: B's ticket gets the
+// next free slot instead of waiting for A's queue, and A's carried chains
+// give their slots up while B waits.
+func TestSmallUploadOvertakesAnotherTenantsFlood(t *testing.T) {
+	const (
+		floodUploads = 40
+		floodPages   = 50
+		smallPages   = 5
+	)
+	e := newEnv(t)
+
+	flood := apitest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, _ apitest.Request, _ int) {
+		select {
+		case <-time.After(10 * time.Millisecond): // a busy endpoint
+		case <-r.Context().Done():
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	var floodAtLast atomic.Int64 // A's pages received when B's last page arrived
+	floodAtLast.Store(-1)
+	small := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, req apitest.Request, _ int) {
+		if req.Page.Page == smallPages {
+			floodAtLast.CompareAndSwap(-1, int64(flood.Count()))
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	e.client.PutTemplate(keyA, "FLOOD", map[string]any{"url": flood.HookURL(), "chunkSize": 1, "maxInFlight": 4})
+	e.client.PutTemplate(keyB, "SMALL", map[string]any{"url": small.HookURL(), "chunkSize": 1, "maxInFlight": 1})
+
+	var floodIDs []string
+	for range floodUploads {
+		acc := e.client.ImportJSON(keyA, map[string]any{"template": "FLOOD", "records": apitest.Records(floodPages), "authHeaderValue": "a"})
+		floodIDs = append(floodIDs, acc.UploadID)
+	}
+	// The workers start once the whole flood is queued (its imports take
+	// longer than its delivery would).
+	e.startWorker()
+	e.startWorker()
+	apitest.Eventually(t, 10*time.Second, "the flood's delivery to be under way", func() bool { return flood.Count() >= 32 })
+	acc := e.client.ImportJSON(keyB, map[string]any{"template": "SMALL", "records": apitest.Records(smallPages), "authHeaderValue": "b"})
+	if u := e.client.WaitFinished(keyB, acc.UploadID, 30*time.Second); u.Status != "completed" || u.DeliveredPages != smallPages {
+		t.Fatalf("tenant B's upload = %+v, want completed", u)
+	}
+	total := floodUploads * floodPages
+	at := floodAtLast.Load()
+	t.Logf("tenant B's last page arrived after %d of tenant A's %d pages", at, total)
+	if at < 0 || at > int64(total/2) {
+		t.Errorf("tenant B's last page arrived after %d of tenant A's %d pages, want fewer than half", at, total)
+	}
+	for _, id := range floodIDs {
+		if u := e.client.WaitFinished(keyA, id, 60*time.Second); u.Status != "completed" || u.DeliveredPages != floodPages {
+			t.Fatalf("flood upload %s = %+v, want completed", id, u)
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package worker
+
+import (
+	"cmp"
+	"container/heap"
+	"slices"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// fetched is a ticket message taken from the consumer and decoded, waiting
+// for a slot.
+type fetched struct {
+	msg    jetstream.Msg
+	ticket Ticket
+}
+
+// fairQueue holds the tickets a worker has fetched ahead of its free slots,
+// one FIFO per tenant, and hands the next free slot to the tenant with
+// waiting tickets that holds the fewest slots (the one served longest ago
+// among equals). A tenant's FIFO is fair between its uploads by itself: an
+// upload has at most maxInFlight tickets, and a carried chain that ends
+// puts its ticket at the back. Safe for concurrent use.
+type fairQueue struct {
+	mu      sync.Mutex
+	tenants map[string]*tenantQueue // tenants with waiting or running tickets
+	ready   readyHeap               // tenants with waiting tickets
+	waiting int                     // tickets waiting, all tenants
+	running int                     // tickets being handled, all tenants
+	turn    uint64                  // counts hand-outs, orders equals
+	pushed  chan struct{}           // a ticket was pushed (capacity 1)
+	freed   chan struct{}           // a ticket was finished (capacity 1)
+}
+
+type tenantQueue struct {
+	name    string
+	tickets []fetched // FIFO
+	running int
+	turn    uint64 // when this tenant was last served, or arrived if never
+	index   int    // in ready; -1 when it has no waiting ticket
+	fresh   bool   // never served: goes before tenants served already
+}
+
+func newFairQueue() *fairQueue {
+	return &fairQueue{tenants: make(map[string]*tenantQueue), pushed: make(chan struct{}, 1), freed: make(chan struct{}, 1)}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// push adds a fetched ticket at the back of its tenant's FIFO.
+func (q *fairQueue) push(f fetched) {
+	q.mu.Lock()
+	name := f.ticket.GetTenant()
+	tq := q.tenants[name]
+	if tq == nil {
+		q.turn++
+		tq = &tenantQueue{name: name, turn: q.turn, index: -1, fresh: true}
+		q.tenants[name] = tq
+	}
+	tq.tickets = append(tq.tickets, f)
+	q.waiting++
+	if tq.index < 0 {
+		heap.Push(&q.ready, tq)
+	}
+	q.mu.Unlock()
+	signal(q.pushed)
+}
+
+// pop takes the next ticket to start, if any waits, and counts it running
+// until done is called with its tenant.
+func (q *fairQueue) pop() (fetched, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.ready) == 0 {
+		return fetched{}, false
+	}
+	tq := q.ready[0]
+	f := tq.tickets[0]
+	tq.tickets[0] = fetched{}
+	tq.tickets = tq.tickets[1:]
+	q.turn++
+	tq.running, tq.turn, tq.fresh = tq.running+1, q.turn, false
+	q.waiting--
+	q.running++
+	if len(tq.tickets) == 0 {
+		tq.tickets = nil
+		heap.Remove(&q.ready, tq.index)
+	} else {
+		heap.Fix(&q.ready, tq.index)
+	}
+	return f, true
+}
+
+// done ends a ticket pop handed out.
+func (q *fairQueue) done(tenant string) {
+	q.mu.Lock()
+	tq := q.tenants[tenant]
+	tq.running--
+	q.running--
+	switch {
+	case tq.index >= 0:
+		heap.Fix(&q.ready, tq.index)
+	case tq.running == 0:
+		delete(q.tenants, tenant)
+	}
+	q.mu.Unlock()
+	signal(q.freed)
+}
+
+// held is how many tickets the worker holds: waiting and running.
+func (q *fairQueue) held() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.waiting + q.running
+}
+
+// othersWait reports whether a tenant holding fewer slots than tenant has
+// a ticket waiting: a carried chain of tenant then yields its slot.
+func (q *fairQueue) othersWait(tenant string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.ready) == 0 {
+		return false
+	}
+	tq := q.tenants[tenant]
+	return q.ready[0] != tq && q.ready[0].running < tq.running
+}
+
+// drain removes and returns every waiting ticket.
+func (q *fairQueue) drain() []fetched {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var all []fetched
+	for _, tq := range q.ready {
+		all = append(all, tq.tickets...)
+		tq.tickets, tq.index = nil, -1
+		if tq.running == 0 {
+			delete(q.tenants, tq.name)
+		}
+	}
+	q.ready, q.waiting = nil, 0
+	return all
+}
+
+// TenantWaiting is one tenant's waiting tickets.
+type TenantWaiting struct {
+	Tenant  string
+	Tickets int
+}
+
+// top returns the n tenants with the most waiting tickets, most first, and
+// how many tenants have tickets waiting.
+func (q *fairQueue) top(n int) (top []TenantWaiting, tenants int) {
+	q.mu.Lock()
+	for _, tq := range q.ready {
+		top = append(top, TenantWaiting{tq.name, len(tq.tickets)})
+	}
+	q.mu.Unlock()
+	slices.SortFunc(top, func(a, b TenantWaiting) int {
+		return cmp.Or(cmp.Compare(b.Tickets, a.Tickets), cmp.Compare(a.Tenant, b.Tenant))
+	})
+	return top[:min(n, len(top))], len(top)
+}
+
+// readyHeap orders tenants by the slots they hold, then by when they were
+// last served (never first, in the order they came).
+type readyHeap []*tenantQueue
+
+func (h readyHeap) Len() int { return len(h) }
+func (h readyHeap) Less(i, j int) bool {
+	if h[i].running != h[j].running {
+		return h[i].running < h[j].running
+	}
+	if h[i].fresh != h[j].fresh {
+		return h[i].fresh
+	}
+	return h[i].turn < h[j].turn
+}
+func (h readyHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *readyHeap) Push(x any) {
+	tq := x.(*tenantQueue)
+	tq.index = len(*h)
+	*h = append(*h, tq)
+}
+func (h *readyHeap) Pop() any {
+	old := *h
+	tq := old[len(old)-1]
+	old[len(old)-1] = nil
+	tq.index = -1
+	*h = old[:len(old)-1]
+	return tq
+}

@@ -1,0 +1,175 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hookline/hookline/pkg/natstest"
+	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
+)
+
+func tenantTicket(tenant string, n int) fetched {
+	return fetched{ticket: Ticket{Ticket: &hooklinev1.Ticket{Tenant: tenant, UploadId: fmt.Sprintf("%s-%d", tenant, n), Page: 1}}}
+}
+
+// TestFairQueueServesTheTenantHoldingFewestSlots: a free slot goes to the
+// waiting tenant that holds the fewest, then to the one served longest ago;
+// a tenant's own tickets keep their order.
+func TestFairQueueServesTheTenantHoldingFewestSlots(t *testing.T) {
+	q := newFairQueue()
+	for i := range 5 {
+		q.push(tenantTicket("a", i))
+	}
+	q.push(tenantTicket("b", 0))
+	q.push(tenantTicket("b", 1))
+	q.push(tenantTicket("c", 0))
+
+	var got []string
+	for range 6 {
+		f, ok := q.pop()
+		if !ok {
+			t.Fatal("nothing to pop")
+		}
+		got = append(got, f.ticket.GetUploadId())
+	}
+	want := []string{"a-0", "b-0", "c-0", "a-1", "b-1", "a-2"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+	if q.othersWait("a") {
+		// a holds 3 and is the only tenant waiting: nobody to yield to.
+		t.Fatalf("othersWait(a) = %v, want false", q.othersWait("a"))
+	}
+	q.push(tenantTicket("d", 0))
+	if !q.othersWait("a") || q.othersWait("d") {
+		t.Fatalf("othersWait(a) = %v, othersWait(d) = %v; want true, false", q.othersWait("a"), q.othersWait("d"))
+	}
+	top, n := q.top(1)
+	if n != 2 || len(top) != 1 || top[0] != (TenantWaiting{"a", 2}) {
+		t.Fatalf("top(1) = %v, %d tenants; want [{a 2}], 2", top, n)
+	}
+	if h := q.held(); h != 9 {
+		t.Fatalf("held %d, want 9", h)
+	}
+	if left := q.drain(); len(left) != 3 {
+		t.Fatalf("drained %d, want 3", len(left))
+	}
+	for _, tenant := range []string{"a", "a", "a", "b", "b", "c"} {
+		q.done(tenant)
+	}
+	if len(q.tenants) != 0 || q.held() != 0 {
+		t.Fatalf("after every ticket ended: %d tenants, %d held", len(q.tenants), q.held())
+	}
+}
+
+// TestPoolServesAnotherTenantAheadOfABacklog: with one slot, tenant B's
+// ticket published behind 50 of tenant A's is handled after at most one
+// of A's more.
+func TestPoolServesAnotherTenantAheadOfABacklog(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	js, err := jetstream.New(natstest.Connect(t, natstest.Start(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.CreateConsumer(ctx, "T", jetstream.ConsumerConfig{Durable: "w", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(tenant, upload string) {
+		data, _ := proto.Marshal(&hooklinev1.Ticket{Tenant: tenant, UploadId: upload, Page: 1})
+		if _, err := js.Publish(ctx, "t."+upload, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 50 {
+		publish("a", fmt.Sprintf("A%d", i))
+	}
+	publish("b", "B")
+
+	var (
+		mu    sync.Mutex
+		order []string
+	)
+	gate := make(chan struct{})
+	handle := func(ctx context.Context, tk Ticket) error {
+		<-gate // the first ticket holds the slot until every ticket is fetched
+		mu.Lock()
+		order = append(order, tk.GetUploadId())
+		mu.Unlock()
+		return nil
+	}
+	reg := prometheus.NewRegistry()
+	pool := NewPool(cons, nil, handle, 1, 100, time.Second, 5*time.Second, NewMetrics(reg), zap.NewNop())
+	done := make(chan error, 1)
+	go func() { done <- pool.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for pool.waiting.held() < 51 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tickets fetched, want 51", pool.waiting.held())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	want := map[string]string{
+		"hookline_worker_tickets_waiting":        "50",
+		"hookline_worker_tenants_waiting":        "2",
+		"hookline_worker_tenant_tickets_waiting": `[tenant="a"] 49 [tenant="b"] 1`,
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		w, ok := want[mf.GetName()]
+		if !ok {
+			continue
+		}
+		var got []string
+		for _, m := range mf.GetMetric() {
+			s := fmt.Sprint(m.GetGauge().GetValue())
+			if l := m.GetLabel(); len(l) > 0 {
+				s = fmt.Sprintf("[%s=%q] %s", l[0].GetName(), l[0].GetValue(), s)
+			}
+			got = append(got, s)
+		}
+		if g := strings.Join(got, " "); g != w {
+			t.Errorf("%s = %s, want %s", mf.GetName(), g, w)
+		}
+		delete(want, mf.GetName())
+	}
+	if len(want) > 0 {
+		t.Errorf("metrics missing: %v", want)
+	}
+	close(gate)
+	for {
+		mu.Lock()
+		n := len(order)
+		mu.Unlock()
+		if n == 51 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tickets handled, want 51", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if order[1] != "B" {
+		t.Fatalf("tenant B's ticket handled %v, want second (after the one A held the slot with)", order[:5])
+	}
+}
