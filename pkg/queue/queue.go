@@ -33,12 +33,15 @@ const (
 	DeliveriesStream = "HOOKLINE_DELIVERIES"
 	DeadStream       = "HOOKLINE_DEAD"
 	EventsStream     = "HOOKLINE_EVENTS"
+	NotifyStream     = "HOOKLINE_NOTIFY"
 	WorkersConsumer  = "hookline-workers"
+	NotifyConsumer   = "hookline-notifier"
 
 	pagesPrefix      = "hookline.pages."
 	deliveriesPrefix = "hookline.deliveries."
 	deadPrefix       = "hookline.dead."
 	eventsPrefix     = "hookline.events."
+	notifyPrefix     = "hookline.notify."
 )
 
 // ErrPageNotFound is returned when a page is no longer in the PAGES stream
@@ -195,6 +198,11 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.Jet
 			MaxAge: cfg.PagesMaxAge, Replicas: cfg.Replicas,
 		},
 		{
+			Name: NotifyStream, Subjects: []string{notifyPrefix + ">"},
+			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
+			Duplicates: cfg.DuplicateWindow, Replicas: cfg.Replicas,
+		},
+		{
 			Name: EventsStream, Subjects: []string{eventsPrefix + ">"},
 			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
 			MaxAge: cfg.PagesMaxAge, Replicas: cfg.Replicas,
@@ -222,6 +230,19 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg Config, opts ...jetstream.Jet
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", WorkersConsumer, err)
+	}
+	_, err = retry(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+		return js.CreateOrUpdateConsumer(ctx, NotifyStream, jetstream.ConsumerConfig{
+			Durable:       NotifyConsumer,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       cfg.AckWait,
+			MaxDeliver:    -1, // the notifier ends a notification out of attempts itself
+			MaxAckPending: cfg.MaxAckPending,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", NotifyConsumer, err)
 	}
 	return q, nil
 }
@@ -278,6 +299,11 @@ func (q *Queue) Config() Config { return q.cfg }
 
 // MaxPayload is the largest message the server accepts, in bytes.
 func (q *Queue) MaxPayload() int64 { return q.maxPayload }
+
+// NotifyConsumer returns the workers' consumer of notifications.
+func (q *Queue) NotifyConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	return q.js.Consumer(ctx, NotifyStream, NotifyConsumer)
+}
 
 // Consumer returns the workers' shared durable consumer.
 func (q *Queue) Consumer(ctx context.Context) (jetstream.Consumer, error) {
@@ -382,4 +408,64 @@ func (q *Queue) PublishTemplateEvent(ctx context.Context, ev TemplateEvent) erro
 	_, err = q.js.Publish(ctx, eventsPrefix+ev.Tenant+"."+ev.Type, data,
 		jetstream.WithMsgID(ev.Type+"."+ev.Tenant+"."+ev.Template+"."+strconv.FormatInt(ev.At.UnixMilli(), 10)))
 	return err
+}
+
+// Notification is an event to POST to a template's notifyUrl (api.md §7),
+// with what sending it needs: secrets sealed, as in an upload's snapshot.
+type Notification struct {
+	ID                    string          `json:"id"` // its webhook-id, also its message id
+	Tenant                string          `json:"tenant"`
+	Template              string          `json:"template"`
+	Type                  string          `json:"type"`
+	URL                   string          `json:"url"`
+	AuthHeaderName        string          `json:"authHeaderName,omitempty"`
+	SealedAuthHeaderValue string          `json:"authHeaderValue,omitempty"`
+	SealedSigningSecret   string          `json:"signingSecret,omitempty"`
+	RetryCount            int             `json:"retryCount"`
+	RetryIntervalMs       int64           `json:"retryInterval"`
+	TimeoutMs             int64           `json:"timeout"`
+	Body                  json.RawMessage `json:"body"`
+}
+
+// PublishNotification queues a notification for the workers to send.
+// dedup names this occurrence of the event: publishing it again (after a
+// crash) stores it once.
+func (q *Queue) PublishNotification(ctx context.Context, n Notification, dedup string) error {
+	data, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	_, err = q.js.Publish(ctx, notifyPrefix+n.Tenant, data, jetstream.WithMsgID("notify."+dedup))
+	return err
+}
+
+// UploadNotice is the body of an upload.completed or upload.failed
+// notification (api.md §7).
+type UploadNotice struct {
+	Type           string          `json:"type"`
+	Template       string          `json:"template"`
+	UploadID       string          `json:"uploadId"`
+	Status         string          `json:"status"`
+	TotalRecords   int             `json:"totalRecords"`
+	TotalPages     int             `json:"totalPages"`
+	DeliveredPages int             `json:"deliveredPages"`
+	FailedPages    int             `json:"failedPages"`
+	Extra          json.RawMessage `json:"extra"`
+	At             time.Time       `json:"at"`
+}
+
+// TemplateNotice is the body of a template.paused or template.resumed
+// notification.
+type TemplateNotice struct {
+	Type     string    `json:"type"`
+	Template string    `json:"template"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// Notice is the notification body of a template event and its webhook-id,
+// <template>.<type>.<unix ms>.
+func (ev TemplateEvent) Notice() (body json.RawMessage, id string) {
+	body, _ = json.Marshal(TemplateNotice{Type: ev.Type, Template: ev.Template, Reason: ev.Reason, At: ev.At.UTC()})
+	return body, ev.Template + "." + ev.Type + "." + strconv.FormatInt(ev.At.UnixMilli(), 10)
 }

@@ -53,6 +53,9 @@ func (a *API) setPaused(w http.ResponseWriter, r *http.Request, pause bool) {
 		if err := a.events.PublishTemplateEvent(context.WithoutCancel(r.Context()), ev); err != nil {
 			a.log.Warn("publish template event", zap.String("template", code), zap.Error(err))
 		}
+		if err := a.notify(context.WithoutCancel(r.Context()), t, ev); err != nil {
+			a.log.Warn("queue template notification", zap.String("template", code), zap.Error(err))
+		}
 	}
 	view, err := a.view(r.Context(), t)
 	if err != nil {
@@ -65,6 +68,21 @@ func (a *API) setPaused(w http.ResponseWriter, r *http.Request, pause bool) {
 // TemplateEvents publishes templates' changes of state.
 type TemplateEvents interface {
 	PublishTemplateEvent(ctx context.Context, ev queue.TemplateEvent) error
+	PublishNotification(ctx context.Context, n queue.Notification, dedup string) error
+}
+
+// notify queues the notification of a template event for its notifyUrl,
+// signed with its secret. A change by hand has no import's auth header
+// value to send.
+func (a *API) notify(ctx context.Context, t *Template, ev queue.TemplateEvent) error {
+	wh := t.Webhook
+	if wh.NotifyURL == "" {
+		return nil
+	}
+	body, id := ev.Notice()
+	return a.events.PublishNotification(ctx, queue.Notification{ID: id, Tenant: t.Tenant, Template: t.Code, Type: ev.Type,
+		URL: wh.NotifyURL, SealedSigningSecret: wh.SealedSigningSecret, RetryCount: wh.RetryCount,
+		RetryIntervalMs: wh.RetryInterval.Milliseconds(), TimeoutMs: wh.Timeout.Milliseconds(), Body: body}, t.Tenant+"."+id)
 }
 
 // WithTemplateEvents announces pauses and resumes by hand with p.

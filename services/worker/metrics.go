@@ -21,7 +21,9 @@ type Metrics struct {
 	held         prometheus.Counter
 	probes       *prometheus.CounterVec
 	stateChanges *prometheus.CounterVec
-	waiting      *waitingCollector
+	// notifications: attempts to POST an event to a notifyUrl, by outcome.
+	notifications *prometheus.CounterVec
+	waiting       *waitingCollector
 }
 
 // topTenants is how many tenants hookline_worker_tenant_tickets_waiting
@@ -100,6 +102,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "hookline_template_state_changes_total",
 			Help: "Templates paused (failures in a row) or resumed (a delivered probe) by the workers, by change.",
 		}, []string{"change"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_notifications_total",
+			Help: "Attempts to POST an event to a template's notifyUrl, by outcome (delivered, retrying, failed).",
+		}, []string{"outcome"}),
 		waiting: &waitingCollector{
 			tickets: prometheus.NewDesc("hookline_worker_tickets_waiting",
 				"Tickets this worker has fetched and not yet started, all tenants.", nil, nil),
@@ -109,7 +115,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 				"Tickets waiting in this worker for each of the 5 tenants with the most (others are not listed).", []string{"tenant"}, nil),
 		},
 	}
-	reg.MustRegister(m.limited, m.held, m.probes, m.stateChanges)
+	reg.MustRegister(m.limited, m.held, m.probes, m.stateChanges, m.notifications)
 	reg.MustRegister(m.waiting, m.attempts, m.delivered, m.failed, m.uploads, m.duration, m.inFlight, m.infraErrors)
 	return m
 }

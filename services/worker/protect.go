@@ -61,4 +61,8 @@ func (d *Deliverer) changed(ctx context.Context, u *tracker.Upload, change track
 	if err := d.q.PublishTemplateEvent(ctx, ev); err != nil {
 		log.Warn("publish template event", zap.String("template", u.Template), zap.Error(err))
 	}
+	body, id := ev.Notice()
+	if err := d.notify(ctx, u, ev.Type, id, body, u.Tenant+"."+id); err != nil {
+		log.Warn("queue template notification", zap.String("template", u.Template), zap.Error(err))
+	}
 }

@@ -117,8 +117,15 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	dl := NewDeliverer(q, tr, client, cfg.Secrets, log, m, WithTemplates(store, cfg.TemplateCacheTTL), WithPagesMaxAge(cfg.Queue.PagesMaxAge))
 	pool := NewPool(cons, q, Recover(log)(dl.Handle), cfg.Concurrency, cfg.Lookahead, cfg.ShutdownGrace, cfg.Queue.AckWait, m, log)
 
+	ncons, err := q.NotifyConsumer(ctx)
+	if err != nil {
+		return err
+	}
+	notifier := NewNotifier(ncons, client, cfg.Secrets, 16, cfg.ShutdownGrace, cfg.Queue.AckWait, m, log)
+
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return pool.Run(ctx) })
+	g.Go(func() error { return notifier.Run(ctx) })
 	if cfg.MetricsAddr != "" {
 		l, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {

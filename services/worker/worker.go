@@ -40,6 +40,7 @@ type Queue interface {
 	PublishCompleted(ctx context.Context, ev *hooklinev1.UploadCompleted) error
 	PurgeUpload(ctx context.Context, uploadID string) error
 	PublishTemplateEvent(ctx context.Context, ev queue.TemplateEvent) error
+	PublishNotification(ctx context.Context, n queue.Notification, dedup string) error
 }
 
 // Sender sends one webhook request.
@@ -450,6 +451,9 @@ func (d *Deliverer) completed(ctx context.Context, t Ticket, u *tracker.Upload, 
 	if err := d.q.PublishCompleted(ctx, ev); err != nil {
 		// Handing the ticket back makes its redelivery announce it again.
 		return fmt.Errorf("publish completion event: %w", err)
+	}
+	if err := d.notifyFinished(ctx, u); err != nil {
+		return err // the same: announced again, queued once
 	}
 	// A completed upload's pages are no longer needed; a failed upload keeps
 	// its pages (until the stream's MaxAge) so that its failed pages can be
