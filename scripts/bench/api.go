@@ -18,11 +18,19 @@ import (
 type api struct {
 	base string
 	hc   *http.Client
+	key  string // the tenant's API key
 }
 
 func newAPI(addr string) *api {
 	tr := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
-	return &api{base: "http://" + addr, hc: &http.Client{Transport: tr, Timeout: 30 * time.Minute}}
+	return &api{base: "http://" + addr, hc: &http.Client{Transport: tr, Timeout: 30 * time.Minute}, key: apiKey}
+}
+
+// as is the same client acting for the tenant of key.
+func (a *api) as(key string) *api {
+	b := *a
+	b.key = key
+	return &b
 }
 
 type accepted struct {
@@ -48,7 +56,7 @@ func (a *api) do(ctx context.Context, method, path, ctype string, body io.Reader
 	if s, ok := body.(sized); ok {
 		req.ContentLength = s.n
 	}
-	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Authorization", "Bearer "+a.key)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
@@ -86,7 +94,7 @@ func (a *api) putTemplateFormat(ctx context.Context, code, url string, chunkSize
 	}
 	body, _ := json.Marshal(map[string]any{"name": "bench " + code, "destination": map[string]any{"webhook": wh}})
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, a.base+"/v1/templates/"+code, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Authorization", "Bearer "+a.key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := a.hc.Do(req)
 	if err != nil {

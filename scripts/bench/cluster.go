@@ -137,7 +137,7 @@ func (c *cluster) startIngest(ctx context.Context) error {
 		return err
 	}
 	env := append(c.commonEnv(),
-		"HOOKLINE_API_KEYS="+tenant+":"+apiKey,
+		"HOOKLINE_API_KEYS="+apiKeys(),
 		"HOOKLINE_ADDR="+addr, // serves /metrics too: no HOOKLINE_METRICS_ADDR
 	)
 	p, err := startProc(c.dir, "ingest", filepath.Join(c.bin, "ingest"), nil, env)

@@ -97,7 +97,7 @@ func envInts(key string, def []int, custom *bool) []int {
 func loadSettings(root string) settings {
 	s := settings{
 		quick:   os.Getenv("BENCH_QUICK") == "1",
-		steps:   []int{1, 2, 3, 4, 5},
+		steps:   []int{1, 2, 3, 4, 5, 6},
 		perPage: 100, maxInFlight: 4, importers: 8,
 		uploads: 200, pages: 50, scaleUploads: 100, scalePages: 50,
 		workerCounts: []int{1, 2, 4}, concurrency: 64,
@@ -459,6 +459,15 @@ func run(ctx context.Context, root string, s settings) (*report, error) {
 				fmt.Sprintf("%.2f", res.rate()/base.rate()), "—", "—"})
 			rep.note("Step 4, %d worker(s): %.2f s in all, imports accepted after %.2f s, then %s pages/s; %d duplicates.",
 				n, res.elapsed.Seconds(), res.importsDone.Seconds(), num(res.tailRate()), res.dups)
+		}
+	}
+
+	// 6. Noisy neighbour: one tenant's flood against small imports of others.
+	if s.has(6) {
+		progress("step 6: tenant B's %d-page upload and %d tenants' 1-page uploads, alone and behind tenant A's %d × %d pages; 2 workers",
+			smallPages, neighbours, floodUploads, floodPages)
+		if err := noisyStep(ctx, c, a, rc, s, rep); err != nil {
+			return nil, fmt.Errorf("step 6: %w", err)
 		}
 	}
 

@@ -20,6 +20,8 @@ type receiver struct {
 	mu     sync.Mutex
 	seen   map[string]struct{}  // webhook-ids seen since reset
 	first  map[string]time.Time // upload id → arrival of its first page
+	latest map[string]time.Time // upload id → arrival of its latest new page
+	pages  map[string]int       // upload id → distinct pages received
 	target int64
 	done   chan struct{} // closed when count reaches target
 	last   time.Time     // arrival of the page that reached target
@@ -64,6 +66,8 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if _, ok := r.first[upload]; !ok {
 		r.first[upload] = now
 	}
+	r.latest[upload] = now
+	r.pages[upload]++
 	if n := r.count.Add(1); n == r.target {
 		r.last = now
 		close(r.done)
@@ -84,6 +88,8 @@ func (r *receiver) reset(target int64) {
 	defer r.mu.Unlock()
 	r.seen = make(map[string]struct{}, target)
 	r.first = map[string]time.Time{}
+	r.latest = map[string]time.Time{}
+	r.pages = map[string]int{}
 	r.target = target
 	r.done = make(chan struct{})
 	r.last = time.Time{}
@@ -124,6 +130,22 @@ func (r *receiver) firstArrival(upload string, timeout time.Duration) (time.Time
 			return time.Time{}, false
 		}
 	}
+}
+
+// complete returns when the last of an upload's pages arrived, waiting up to
+// timeout for all pages of them.
+func (r *receiver) complete(upload string, pages int, timeout time.Duration) (time.Time, bool) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		n, at := r.pages[upload], r.latest[upload]
+		r.mu.Unlock()
+		if n >= pages {
+			return at, true
+		}
+		time.Sleep(time.Millisecond) // the arrival time is the receiver's, not this poll's
+	}
+	return time.Time{}, false
 }
 
 func (r *receiver) close() { _ = r.srv.Close() }
