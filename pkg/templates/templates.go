@@ -152,3 +152,34 @@ func (s *Store) List(ctx context.Context, tenant string) ([]*Template, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
 	return out, nil
 }
+
+// Page returns up to limit of a tenant's templates whose code sorts after
+// after, by code, and whether more follow. The bucket's keys are listed
+// (codes only); only the page's templates are read.
+func (s *Store) Page(ctx context.Context, tenant, after string, limit int) ([]*Template, bool, error) {
+	lister, err := s.kv.ListKeysFiltered(ctx, tenant+".*")
+	if err != nil {
+		return nil, false, err
+	}
+	var codes []string
+	for key := range lister.Keys() {
+		if code := strings.TrimPrefix(key, tenant+"."); code > after {
+			codes = append(codes, code)
+		}
+	}
+	sort.Strings(codes)
+	more := len(codes) > limit
+	codes = codes[:min(limit, len(codes))]
+	out := make([]*Template, 0, len(codes))
+	for _, code := range codes {
+		t, err := s.Get(ctx, tenant, code)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, t)
+	}
+	return out, more, nil
+}

@@ -12,7 +12,8 @@ import (
 //	                                totalRecords, totalPages, window (the highest
 //	                                page given a ticket so far; field "released"),
 //	                                gen, dest, extra, createdAt, updatedAt,
-//	                                completedAt, announce, retryRelease, retryRequeued
+//	                                completedAt, announce, retryRelease, retryRequeued,
+//	                                logged (attempts ever appended to log)
 //	<prefix>u:{<id>}:p        hash  page state: a:<n> attempts made, n:<n> next
 //	                                attempt (unix ms), l:<n> lease "<token>|<expires ms>",
 //	                                r:<n> the page that page n's end let go on

@@ -106,6 +106,7 @@ local function logAttempt()
   if a.record and a.record ~= '' then
     redis.call('RPUSH', LOG, a.record)
     redis.call('LTRIM', LOG, -a.logCap, -1)
+    redis.call('HINCRBY', U, 'logged', 1)
   end
 end
 if redis.call('SISMEMBER', D, page) == 1 then return answer(done(page, gen)) end
@@ -241,4 +242,61 @@ redis.call('HSET', U, 'status', 'delivering', 'updatedAt', a.now, 'retryRelease'
 redis.call('HDEL', U, 'completedAt')
 for i = 1, 6 do redis.call('PERSIST', KEYS[i]) end
 return reply(#pages, gen, release)
+`)
+
+// attemptsPageScript reads a page of the attempts log. U's "logged" counts
+// the attempts ever appended (finish), so an attempt's number stays the
+// same when LTRIM drops the oldest. Request: pageRequest (from: a number);
+// answer: pageReply.
+var attemptsPageScript = redis.NewScript(`
+local U, LOG = KEYS[1], KEYS[2]
+local a = cjson.decode(ARGV[1])
+local n = redis.call('LLEN', LOG)
+local logged = math.max(tonumber(redis.call('HGET', U, 'logged') or '0'), n)
+local first = logged - n
+local from = math.max(a.from, first)
+local r = {next = from, more = false}
+if from < logged then
+  local items = redis.call('LRANGE', LOG, from - first, from - first + a.limit - 1)
+  r.next = from + #items
+  r.more = r.next < logged
+  if #items > 0 then r.items = items end
+end
+return cjson.encode(r)
+`)
+
+// failuresPageScript reads a page of the failure log, by page number, after
+// page a.from. A log of up to 1000 failures is read whole and sorted;
+// a longer one page number by page number, at most 10000 numbers a call.
+// Request: pageRequest; answer: pageReply.
+var failuresPageScript = redis.NewScript(`
+local U, F = KEYS[1], KEYS[2]
+local a = cjson.decode(ARGV[1])
+local items, r = {}, {next = a.from, more = false}
+if redis.call('HLEN', F) <= 1000 then
+  local all = redis.call('HGETALL', F)
+  local pages = {}
+  for i = 1, #all, 2 do
+    local p = tonumber(all[i])
+    if p > a.from then pages[#pages + 1] = {p, all[i + 1]} end
+  end
+  table.sort(pages, function(x, y) return x[1] < y[1] end)
+  for i = 1, math.min(#pages, a.limit) do
+    items[i] = pages[i][2]
+    r.next = pages[i][1]
+  end
+  r.more = #pages > a.limit
+else
+  local total = tonumber(redis.call('HGET', U, 'totalPages') or '0')
+  local p = a.from
+  while p < total and #items < a.limit and p < a.from + 10000 do
+    p = p + 1
+    local v = redis.call('HGET', F, p)
+    if v then items[#items + 1] = v end
+  end
+  r.next = p
+  r.more = p < total
+end
+if #items > 0 then r.items = items end
+return cjson.encode(r)
 `)

@@ -279,45 +279,14 @@ func msTime(n int64) time.Time {
 type Filter struct {
 	Template string
 	Status   Status
-	Limit    int // default 50, at most 1000
+	Limit    int        // default 100, at most 1000
+	After    *UploadPos // nil: from the newest
 }
 
-// List returns a tenant's recent uploads, newest first.
+// List returns a page of a tenant's uploads, newest first (see ListPage).
 func (t *Tracker) List(ctx context.Context, tenant string, f Filter) ([]*Upload, error) {
-	if f.Limit <= 0 {
-		f.Limit = 50
-	}
-	f.Limit = min(f.Limit, 1000)
-	idx := t.tenantIndex(tenant)
-	var out []*Upload
-	const batch = 200
-	for start := int64(0); len(out) < f.Limit && start < 10_000; start += batch {
-		ids, err := t.rdb.ZRevRange(ctx, idx, start, start+batch-1).Result()
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range ids {
-			u, err := t.Get(ctx, id, tenant)
-			if errors.Is(err, ErrNotFound) {
-				_ = t.rdb.ZRem(ctx, idx, id).Err() // expired: drop it from the index
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			if (f.Template != "" && u.Template != f.Template) || (f.Status != "" && u.Status != f.Status) {
-				continue
-			}
-			out = append(out, u)
-			if len(out) == f.Limit {
-				break
-			}
-		}
-		if len(ids) < batch {
-			break
-		}
-	}
-	return out, nil
+	page, err := t.ListPage(ctx, tenant, f)
+	return page.Uploads, err
 }
 
 // Attempts returns an upload's attempts log, oldest first.

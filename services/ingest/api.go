@@ -27,9 +27,9 @@ import (
 // UploadTracker is the upload state the API reads and retries.
 type UploadTracker interface {
 	Get(ctx context.Context, id, tenant string) (*tracker.Upload, error)
-	List(ctx context.Context, tenant string, f tracker.Filter) ([]*tracker.Upload, error)
-	Attempts(ctx context.Context, id string) ([]tracker.Attempt, error)
-	Failures(ctx context.Context, id string) ([]tracker.Failure, error)
+	ListPage(ctx context.Context, tenant string, f tracker.Filter) (tracker.UploadPage, error)
+	AttemptsPage(ctx context.Context, id string, from int64, limit int) (tracker.AttemptPage, error)
+	FailuresPage(ctx context.Context, id string, after int64, limit int) (tracker.FailurePage, error)
 	Retry(ctx context.Context, id, tenant string, now time.Time) (tracker.Retried, error)
 	RetryPublished(ctx context.Context, id string) error
 	State(ctx context.Context, tenant, template string) (tracker.TemplateState, error)
@@ -321,21 +321,39 @@ func (a *API) deleteTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listTemplates(w http.ResponseWriter, r *http.Request) {
-	ts, err := a.templates.List(r.Context(), tenantOf(r))
+	limit, cursor, err := listParams(r.URL.Query())
+	if err != nil {
+		writeError(w, a.log, err)
+		return
+	}
+	after, err := parseTemplatesCursor(cursor)
+	if err != nil {
+		writeError(w, a.log, err)
+		return
+	}
+	ts, more, err := a.templates.Page(r.Context(), tenantOf(r), after, limit)
 	if err != nil {
 		writeError(w, a.log, storeErr(err))
 		return
 	}
-	views := make([]templateView, 0, len(ts))
+	out := templateList{Templates: make([]templateView, 0, len(ts))}
 	for _, t := range ts {
 		v, err := a.view(r.Context(), t)
 		if err != nil {
 			writeError(w, a.log, err)
 			return
 		}
-		views = append(views, v)
+		out.Templates = append(out.Templates, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"templates": views})
+	if more && len(ts) > 0 {
+		out.NextCursor = templatesCursor(ts[len(ts)-1].Code)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type templateList struct {
+	Templates  []templateView `json:"templates"`
+	NextCursor string         `json:"nextCursor,omitempty"`
 }
 
 type uploadView struct {
@@ -375,30 +393,68 @@ func (a *API) getUpload(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) getAttempts(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	limit, cursor, err := listParams(r.URL.Query())
+	if err != nil {
+		writeError(w, a.log, err)
+		return
+	}
+	from, err := parseUploadListCursor(cursor, "attempts", id)
+	if err != nil {
+		writeError(w, a.log, err)
+		return
+	}
 	if _, err := a.tracker.Get(r.Context(), id, tenantOf(r)); err != nil {
 		writeError(w, a.log, storeErr(err))
 		return
 	}
-	atts, err := a.tracker.Attempts(r.Context(), id)
+	page, err := a.tracker.AttemptsPage(r.Context(), id, from, limit)
 	if err != nil {
 		writeError(w, a.log, storeErr(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"attempts": atts})
+	out := attemptList{Attempts: page.Attempts}
+	if !page.Last {
+		out.NextCursor = uploadListCursor("attempts", id, page.Next)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type attemptList struct {
+	Attempts   []tracker.Attempt `json:"attempts"`
+	NextCursor string            `json:"nextCursor,omitempty"`
 }
 
 func (a *API) getFailures(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	limit, cursor, err := listParams(r.URL.Query())
+	if err != nil {
+		writeError(w, a.log, err)
+		return
+	}
+	after, err := parseUploadListCursor(cursor, "failures", id)
+	if err != nil {
+		writeError(w, a.log, err)
+		return
+	}
 	if _, err := a.tracker.Get(r.Context(), id, tenantOf(r)); err != nil {
 		writeError(w, a.log, storeErr(err))
 		return
 	}
-	fs, err := a.tracker.Failures(r.Context(), id)
+	page, err := a.tracker.FailuresPage(r.Context(), id, after, limit)
 	if err != nil {
 		writeError(w, a.log, storeErr(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"failures": fs})
+	out := failureList{Failures: page.Failures}
+	if !page.Last {
+		out.NextCursor = uploadListCursor("failures", id, page.Next)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type failureList struct {
+	Failures   []tracker.Failure `json:"failures"`
+	NextCursor string            `json:"nextCursor,omitempty"`
 }
 
 func (a *API) retryUpload(w http.ResponseWriter, r *http.Request) {
@@ -435,24 +491,30 @@ func (a *API) listUploads(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.log, badRequest("status", "status must be delivering, completed or failed"))
 		return
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, a.log, badRequest("limit", "limit must be between 1 and 1000"))
-			return
-		}
-		f.Limit = n
+	var cursor string
+	var err error
+	if f.Limit, cursor, err = listParams(q); err == nil {
+		f.After, err = parseUploadsCursor(cursor)
 	}
-	us, err := a.tracker.List(r.Context(), tenantOf(r), f)
+	if err != nil {
+		writeError(w, a.log, err)
+		return
+	}
+	page, err := a.tracker.ListPage(r.Context(), tenantOf(r), f)
 	if err != nil {
 		writeError(w, a.log, storeErr(err))
 		return
 	}
-	views := make([]uploadView, 0, len(us))
-	for _, u := range us {
-		views = append(views, viewUpload(u))
+	out := uploadList{Uploads: make([]uploadView, 0, len(page.Uploads)), NextCursor: uploadsCursor(page.Next)}
+	for _, u := range page.Uploads {
+		out.Uploads = append(out.Uploads, viewUpload(u))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"uploads": views})
+	writeJSON(w, http.StatusOK, out)
+}
+
+type uploadList struct {
+	Uploads    []uploadView `json:"uploads"`
+	NextCursor string       `json:"nextCursor,omitempty"`
 }
 
 // Metrics are the ingest service's Prometheus metrics.
