@@ -34,6 +34,8 @@ import (
 //	                               (failed attempts in a row), state ("paused" or
 //	                               absent), pausedAt (unix ms), reason, probeAt
 //	                               (the next probe, unix ms; 0: none)
+//	<prefix>paused                 zset    paused templates "<tenant>.<code>" by pausedAt
+//	                               (ms), for metrics
 //
 // The keys of one upload share the hash tag {<id>}, so each script touches
 // one slot and the design works on Redis Cluster.
@@ -61,6 +63,8 @@ func (t *Tracker) tenantIndex(tenant string) string { return t.prefix + "t:" + t
 func (t *Tracker) templateKey(tenant, code string) string {
 	return t.prefix + "tpl:{" + tenant + "." + code + "}"
 }
+
+func (t *Tracker) pausedIndexKey() string { return t.prefix + "paused" }
 
 func (t *Tracker) stagingKey() string { return t.prefix + "staging" }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -204,7 +205,51 @@ func (t *Tracker) Report(ctx context.Context, tenant, template string, p Protect
 	if err != nil {
 		return NoChange, time.Time{}, err
 	}
-	return decodeChange(template, raw)
+	return t.indexed(ctx, tenant, template, raw)
+}
+
+// indexed decodes a change and keeps the index of paused templates (for
+// metrics) in step with it. The index is in another slot than the template,
+// so it is a second call: a crash in between leaves it off by one template
+// until that template next changes.
+func (t *Tracker) indexed(ctx context.Context, tenant, template, raw string) (Change, time.Time, error) {
+	c, at, err := decodeChange(template, raw)
+	if err != nil {
+		return c, at, err
+	}
+	switch c {
+	case Paused:
+		err = t.rdb.ZAdd(ctx, t.pausedIndexKey(), redis.Z{Score: float64(at.UnixMilli()), Member: tenant + "." + template}).Err()
+	case Resumed:
+		err = t.rdb.ZRem(ctx, t.pausedIndexKey(), tenant+"."+template).Err()
+	}
+	if err != nil {
+		return c, at, fmt.Errorf("tracker: index of paused templates: %w", err)
+	}
+	return c, at, nil
+}
+
+// PausedTemplate is an entry of the index of paused templates.
+type PausedTemplate struct {
+	Tenant, Template string
+	PausedAt         time.Time
+}
+
+// PausedTemplates counts the paused templates and lists the n paused longest.
+func (t *Tracker) PausedTemplates(ctx context.Context, n int) (int64, []PausedTemplate, error) {
+	pipe := t.rdb.Pipeline()
+	total := pipe.ZCard(ctx, t.pausedIndexKey())
+	oldest := pipe.ZRangeWithScores(ctx, t.pausedIndexKey(), 0, int64(n)-1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, nil, err
+	}
+	out := make([]PausedTemplate, 0, len(oldest.Val()))
+	for _, z := range oldest.Val() {
+		member, _ := z.Member.(string)
+		tenant, template, _ := strings.Cut(member, ".")
+		out = append(out, PausedTemplate{Tenant: tenant, Template: template, PausedAt: msTime(int64(z.Score))})
+	}
+	return total.Val(), out, nil
 }
 
 func decodeChange(template, raw string) (Change, time.Time, error) {
@@ -253,7 +298,7 @@ func (t *Tracker) SetPaused(ctx context.Context, tenant, template string, pause 
 	if err != nil {
 		return NoChange, time.Time{}, err
 	}
-	return decodeChange(template, raw)
+	return t.indexed(ctx, tenant, template, raw)
 }
 
 // TemplateState is a template's delivery state.
@@ -278,5 +323,8 @@ func (t *Tracker) State(ctx context.Context, tenant, template string) (TemplateS
 
 // ForgetTemplate removes a deleted template's state.
 func (t *Tracker) ForgetTemplate(ctx context.Context, tenant, template string) error {
+	if err := t.rdb.ZRem(ctx, t.pausedIndexKey(), tenant+"."+template).Err(); err != nil {
+		return err
+	}
 	return t.rdb.Del(ctx, t.templateKey(tenant, template)).Err()
 }

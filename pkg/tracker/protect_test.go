@@ -90,7 +90,13 @@ func TestReportPauseAndProbe(t *testing.T) {
 	if g, _ := tr.Gate(ctx, "acme", "T", p); g.Kind != Held || g.Probe {
 		t.Fatalf("gate while paused by hand = %+v", g)
 	}
+	if n, list, err := tr.PausedTemplates(ctx, 10); err != nil || n != 1 || len(list) != 1 || list[0].Tenant != "acme" || list[0].Template != "T" || list[0].PausedAt.IsZero() {
+		t.Fatalf("paused templates = %d %+v %v", n, list, err)
+	}
 	if c, _, _ := tr.SetPaused(ctx, "acme", "T", false, "", 0); c != Resumed {
 		t.Fatalf("resume = %q", c)
+	}
+	if n, _, err := tr.PausedTemplates(ctx, 10); err != nil || n != 0 {
+		t.Fatalf("paused templates after the resume = %d %v", n, err)
 	}
 }

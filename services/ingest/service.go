@@ -167,6 +167,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 		WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter), WithTemplateEvents(q),
 		WithSender(webhook.NewClient(webhook.WithUserAgent("hookline/"+Version),
 			webhook.WithGuard(webhook.NewGuard(cfg.AllowPrivateNetworks, cfg.AllowedNetworks)))))
+	d.Registry.MustRegister(newPausedCollector(tr))
 	d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hookline_pages_stream_max_bytes",
 		Help: "The PAGES stream's byte limit (HOOKLINE_PAGES_MAX_BYTES; 0: none of its own)."},
 		func() float64 { return float64(cfg.Queue.PagesMaxBytes) }))
