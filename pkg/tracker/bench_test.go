@@ -135,3 +135,23 @@ func BenchmarkFinishCarrying(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
 }
+
+// BenchmarkGate measures the gate every page passes before it is sent (one
+// round trip), for a template with a rate limit that always has room.
+func BenchmarkGate(b *testing.B) {
+	ctx := context.Background()
+	tr := New(redistest.Client(b), WithPrefix(redistest.Prefix(b)))
+	b.Cleanup(func() { _ = tr.ForgetTemplate(context.Background(), "bench", "GATE") })
+	p := Protection{Limit: Limit{Requests: 1_000_000, Interval: time.Millisecond}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		g, err := tr.Gate(ctx, "bench", "GATE", p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if g.Kind != Go {
+			b.Fatalf("gate answered %+v", g)
+		}
+	}
+}
