@@ -136,6 +136,7 @@ func (a *API) Register(mux Mux) {
 	route("GET /v1/uploads/{id}/attempts", a.getAttempts)
 	route("GET /v1/uploads/{id}/failures", a.getFailures)
 	route("POST /v1/uploads/{id}/retry", a.retryUpload)
+	route("GET /v1/uploads/{id}/events", a.uploadEvents)
 	a.registerAdmin(mux)
 	mux.Handle("/v1/", a.metrics.instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.log, &APIError{Status: http.StatusNotFound, Code: "not_found", Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
@@ -559,6 +560,10 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (Flush,
+// SetWriteDeadline: the event stream).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (m *Metrics) instrument(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

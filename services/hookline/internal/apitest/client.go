@@ -311,3 +311,15 @@ func NumberedRecords(n int) []map[string]any {
 	}
 	return out
 }
+
+// Open sends req and returns the answer with its body unread (an event
+// stream); the caller closes it. The test fails when the request cannot be
+// made.
+func (c *Client) Open(req *http.Request) *http.Response {
+	c.t.Helper()
+	resp, err := c.hc.Do(req) // #nosec G704 -- tests call the hookline API they started themselves
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp
+}
