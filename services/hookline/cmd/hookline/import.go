@@ -11,7 +11,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"time"
 
@@ -19,8 +18,9 @@ import (
 	"golang.org/x/term"
 )
 
-func runImport(args []string) error {
+func runImport(ctx context.Context, a *api, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(a.log)
 	tmpl := fs.String("template", "", "template code (required)")
 	file := fs.String("file", "", "CSV, TSV, XLSX, JSON or NDJSON file (required)")
 	auth := fs.String("auth-value", "", "value of the template's auth header")
@@ -28,28 +28,43 @@ func runImport(args []string) error {
 	sheet := fs.String("sheet", "", "XLSX: the worksheet to import (default the first)")
 	delim := fs.String("delimiter", "", `CSV: the delimiter, one of , ; | or "tab" (default found from the header line)`)
 	wait := fs.Bool("wait", false, "follow the upload until every page is delivered or failed")
+	quiet := fs.Bool("q", false, "print only the upload id (no progress): ID=$(hookline import -q ...)")
+	fs.Usage = func() {
+		fmt.Fprint(a.log, "Usage: hookline import -template CODE -file FILE [flags]\n\nStreams a file to POST /v1/imports (with a progress bar on a terminal) and prints\nthe answer: the upload's id, records and pages.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *tmpl == "" || *file == "" {
-		return errors.New("import needs -template and -file")
+	if *tmpl == "" || *file == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errors.New("import needs -template and -file, and no other arguments")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	fields := []field{{"template", *tmpl}, {"authHeaderValue", *auth}, {"extra", *extra}, {"sheet", *sheet}, {"delimiter", *delim}}
-	data, err := upload(ctx, apiBase(), apiKey(), fields, *file, os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
+	progress := a.log
+	if *quiet {
+		progress = io.Discard
+	}
+	data, err := upload(ctx, a.base, a.key, fields, *file, progress, !*quiet && term.IsTerminal(int(os.Stderr.Fd())))
 	if err != nil {
 		return err
-	}
-	printJSON(data)
-	if !*wait {
-		return nil
 	}
 	var acc struct{ UploadID string }
 	if err := json.Unmarshal(data, &acc); err != nil {
 		return err
 	}
-	return follow(ctx, acc.UploadID)
+	if *quiet {
+		fmt.Fprintln(a.out, acc.UploadID)
+	} else {
+		a.printJSON(data)
+	}
+	if !*wait {
+		return nil
+	}
+	if *quiet {
+		a = &api{base: a.base, key: a.key, out: io.Discard, log: io.Discard}
+	}
+	return a.watch(ctx, acc.UploadID)
 }
 
 // field is a form field of an import; empty ones are not sent.
