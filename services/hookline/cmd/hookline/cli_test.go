@@ -178,6 +178,15 @@ func TestCLIUploadsAndTemplates(t *testing.T) {
 	if !strings.Contains(out, `"requeuedPages": 1`) || !strings.Contains(out, `"status": "completed"`) {
 		t.Fatalf("retry -wait printed %s", out)
 	}
+	if out := mustCLI(t, base, "templates", "pause", "CUSTOMERS"); !strings.Contains(out, `"state": "paused"`) {
+		t.Fatalf("pause printed %s", out)
+	}
+	if out := mustCLI(t, base, "templates", "resume", "CUSTOMERS"); !strings.Contains(out, `"state": "active"`) {
+		t.Fatalf("resume printed %s", out)
+	}
+	if out := mustCLI(t, base, "templates", "test", "CUSTOMERS"); !strings.Contains(out, `"delivered": true`) || !strings.Contains(out, `"statusCode": 200`) {
+		t.Fatalf("test printed %s", out)
+	}
 	mustCLI(t, base, "templates", "delete", "CUSTOMERS")
 	if _, _, err := cli(t, base, "templates", "get", "CUSTOMERS"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("get after delete: %v", err)

@@ -295,3 +295,49 @@ func TestConsoleShowsImportedMarkupAsText(t *testing.T) {
 		}
 	}
 }
+
+// Pause and Resume change the template's state shown; Send test shows what
+// the endpoint answered one request, sent with the auth header value typed.
+func TestConsoleTemplateButtons(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker()
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, req apitest.Request, n int) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("test seen, key " + req.Header.Get("X-Api-Key")))
+	})
+	e.client.MustCall(keyA, http.MethodPut, "/v1/templates/HOOK", map[string]any{
+		"name": "Hook", "destination": map[string]any{"webhook": map[string]any{"url": rc.HookURL(), "authHeaderName": "X-API-KEY", "signingSecret": "whsec_" + strings.Repeat("QUJD", 8)}},
+	}, http.StatusCreated)
+
+	ctx := browser(t)
+	signIn(t, ctx, e, keyA)
+	do(t, ctx, chromedp.Navigate(e.api+"/console/#/templates"))
+	row := `document.querySelector('#templates tr[data-template=HOOK]')`
+	waitFor(t, ctx, "the template active", row+`?.querySelector('.badge')?.textContent === 'active'`)
+	if got := eval[string](t, ctx, row+`.textContent`); !strings.Contains(got, "signing secret whsec_…") || strings.Contains(got, strings.Repeat("QUJD", 8)) {
+		t.Fatalf("template row %q, want the signing secret masked", got)
+	}
+	do(t, ctx, chromedp.Click(`#templates tr[data-template=HOOK] button.pause`))
+	waitFor(t, ctx, "the template paused", row+`?.querySelector('.badge')?.textContent === 'paused' && `+row+`.querySelector('button.pause').textContent === 'Resume'`)
+	var tv struct{ State string }
+	if err := json.Unmarshal(e.client.MustCall(keyA, http.MethodGet, "/v1/templates/HOOK", nil, http.StatusOK), &tv); err != nil || tv.State != "paused" {
+		t.Fatalf("template state %q (%v), want paused", tv.State, err)
+	}
+	screenshot(t, ctx, "console-template-paused")
+	do(t, ctx, chromedp.Click(`#templates tr[data-template=HOOK] button.pause`))
+	waitFor(t, ctx, "the template active again", row+`?.querySelector('.badge')?.textContent === 'active'`)
+
+	do(t, ctx, chromedp.Click(`#templates tr[data-template=HOOK] button.test`),
+		chromedp.WaitVisible(`#templates tr.test-row input`),
+		chromedp.SendKeys(`#templates tr.test-row input`, "typed-secret"),
+		chromedp.Click(`#templates tr.test-row button.send`))
+	waitFor(t, ctx, "the test result", `document.querySelector('#templates .test-result pre')?.textContent === 'test seen, key typed-secret'`)
+	if got := eval[string](t, ctx, `document.querySelector('#templates .test-result').textContent`); !strings.HasPrefix(got, "delivered status 200") {
+		t.Fatalf("test result %q", got)
+	}
+	if n := rc.Count(); n != 1 {
+		t.Fatalf("receiver got %d requests, want the one test", n)
+	}
+	screenshot(t, ctx, "console-template-test")
+	keyNotInPage(t, ctx, keyA)
+}
