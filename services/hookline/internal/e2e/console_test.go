@@ -174,15 +174,15 @@ func TestConsoleShowsUploadProgress(t *testing.T) {
 		t.Fatalf("status shown = %q, want delivering", s)
 	}
 	screenshot(t, ctx, "console-progress-delivering")
-	close(release)
-	waitFor(t, ctx, "the upload completed", row+`?.dataset.status === 'completed' && `+row+`.querySelector('.pages').textContent === '8/8 delivered'`)
 
+	// The upload's page follows its event stream while it delivers.
 	do(t, ctx, chromedp.Click(`#uploads tr[data-upload=`+sel(acc.UploadID)+`] a`))
-	waitFor(t, ctx, "8 delivered pages and 8 attempts", `document.querySelectorAll('#pages .cell.delivered').length === 8 && document.querySelectorAll('#attempts tbody tr').length === 8`)
-	if got := eval[string](t, ctx, `document.querySelector('#summary [data-field=status]').textContent`); got != "completed" {
-		t.Fatalf("status = %q", got)
-	}
+	waitFor(t, ctx, "3 delivered pages, following the event stream", `document.querySelectorAll('#pages .cell.delivered').length === 3 && document.querySelector('#live-note').textContent.includes('event stream')`)
+	close(release)
+	waitFor(t, ctx, "8 delivered pages and 8 attempts", `document.querySelector('#summary [data-field=status]')?.textContent === 'completed' && document.querySelectorAll('#pages .cell.delivered').length === 8 && document.querySelectorAll('#attempts tbody tr').length === 8`)
 	screenshot(t, ctx, "console-progress-completed")
+	do(t, ctx, chromedp.Click(`a[href="#/uploads"]`))
+	waitFor(t, ctx, "the upload completed in the list", row+`?.dataset.status === 'completed' && `+row+`.querySelector('.pages').textContent === '8/8 delivered'`)
 	keyNotInPage(t, ctx, keyA)
 }
 
