@@ -15,6 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hookline/hookline/pkg/natstest"
+	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/tracker"
 	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
 )
 
@@ -221,5 +223,48 @@ func BenchmarkPoolTakesTickets(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestChainYieldsToAWaitingTenant: while a tenant holding fewer of the
+// worker's slots has a ticket waiting, a delivery does not carry its
+// upload's next page: the page gets a ticket of its own, behind the waiting
+// ones, and the slot is given up after the page under way.
+func TestChainYieldsToAWaitingTenant(t *testing.T) {
+	s := &fakeSender{}
+	d, tr, q, id := chainEnv(t, 4, s)
+	ctx := context.Background()
+	fq := newFairQueue()
+	fq.push(tenantTicket("acme", 0))
+	if _, ok := fq.pop(); !ok { // acme's delivery holds a slot
+		t.Fatal("nothing to pop")
+	}
+	fq.push(tenantTicket("bravo", 0)) // bravo waits, holding none
+	yctx := context.WithValue(ctx, yieldKey{}, yieldTo{fq, "acme"})
+	if err := d.Handle(yctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "1.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.pages(); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("a yielding delivery sent pages %v, want only 1", got)
+	}
+	info, err := q.JetStream().Stream(ctx, queue.DeliveriesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.CachedInfo().State.Msgs; n != 1 {
+		t.Fatalf("%d tickets published, want 1 (for page 2)", n)
+	}
+	if u := upload(t, tr, id); u.DeliveredPages != 1 || u.Status != tracker.StatusDelivering {
+		t.Fatalf("upload %+v, want 1 delivered and still delivering", u)
+	}
+	// Nobody waits any more: the next delivery carries the rest.
+	if _, ok := fq.pop(); !ok {
+		t.Fatal("bravo's ticket is gone")
+	}
+	if err := d.Handle(yctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 2, Tenant: "acme"}, Token: "2.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if u := upload(t, tr, id); u.DeliveredPages != 4 || u.Status != tracker.StatusCompleted {
+		t.Fatalf("upload %+v, want completed", u)
 	}
 }
