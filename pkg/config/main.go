@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/hookline/hookline/pkg/tracing"
 )
 
 // Runtime is what a service's run function gets from Main: its connections,
@@ -52,6 +54,11 @@ func serve(name string, c Common, log *zap.Logger, run func(ctx context.Context,
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	shutdownTracing, err := tracing.Setup(ctx, "hookline-"+name)
+	if err != nil {
+		return fmt.Errorf("tracing (OTEL_EXPORTER_OTLP_*): %w", err)
+	}
+	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 	nc, err := c.ConnectNATS("hookline-"+name, log)
 	if err != nil {
 		return err

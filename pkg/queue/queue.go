@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hookline/hookline/pkg/tracing"
 	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
 )
 
@@ -355,8 +356,10 @@ func (q *Queue) PublishTicket(ctx context.Context, t *hooklinev1.Ticket, gen int
 	if err != nil {
 		return err
 	}
-	_, err = q.js.Publish(ctx, deliveriesPrefix+t.GetUploadId(), data,
-		jetstream.WithMsgID(TicketMsgID(t.GetUploadId(), int(t.GetPage()), gen)))
+	msg := nats.NewMsg(deliveriesPrefix + t.GetUploadId())
+	msg.Data = data
+	tracing.Inject(ctx, msg.Header) // the delivery's spans join ctx's trace
+	_, err = q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(TicketMsgID(t.GetUploadId(), int(t.GetPage()), gen)))
 	return err
 }
 

@@ -14,6 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/hookline/hookline/pkg/records"
@@ -44,7 +48,15 @@ type importMeta struct {
 // Idempotency-Key is replayed to a client that retries it.
 const IdempotencyTTL = 24 * time.Hour
 
+// tracer makes the span of each import; its context reaches the tickets'
+// headers, so the deliveries join the import's trace.
+var tracer = otel.Tracer("github.com/hookline/hookline/services/ingest")
+
 func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
+	ctx, span := tracer.Start(otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header)),
+		"import", trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	r = r.WithContext(ctx)
 	tenant := tenantOf(r)
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
@@ -147,6 +159,7 @@ func (a *API) runImport(w http.ResponseWriter, r *http.Request, tenant string) [
 		return nil
 	}
 	adm.Accepted(r.Context(), res.UploadID)
+	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("hookline.upload_id", res.UploadID))
 	body, err := json.Marshal(res)
 	if err != nil {
 		writeError(w, a.log, err)

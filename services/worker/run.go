@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/tracing"
 )
 
 type drainingKey struct{}
@@ -249,7 +250,7 @@ func (p *Pool) decode(msg jetstream.Msg) (Ticket, bool) {
 }
 
 func (p *Pool) process(ctx context.Context, f fetched) {
-	herr := p.handle(ctx, f.ticket)
+	herr := p.handle(tracing.Extract(ctx, f.msg.Headers()), f.ticket) // in the trace of the import that queued it
 	p.beats.remove(f.msg)
 	settle(context.WithoutCancel(ctx), p.q, f.msg, f.ticket, herr, p.metrics, p.log)
 }

@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/hookline/hookline/pkg/queue"
@@ -259,6 +262,9 @@ func (d *Deliverer) hold(g tracker.Gate, log *zap.Logger) (tracker.Finish, error
 	return tracker.Finish{Outcome: tracker.Released, Now: d.now()}, &RetryError{After: g.Wait, Err: err}
 }
 
+// tracer makes a span per delivery attempt, in the trace of the ticket.
+var tracer = otel.Tracer("github.com/hookline/hookline/services/worker")
+
 // attempt sends a page leased to this delivery (attempts made so far) and
 // says what to record. When no attempt was made (our own fault, or
 // shutdown) the page is given back, and cause says why. A probe (the page
@@ -266,6 +272,14 @@ func (d *Deliverer) hold(g tracker.Gate, log *zap.Logger) (tracker.Finish, error
 // waits for the next probe without spending an attempt.
 func (d *Deliverer) attempt(ctx context.Context, page int, u *tracker.Upload, attempts int, probe bool, log *zap.Logger) (f tracker.Finish, cause error) {
 	n := attempts + 1
+	ctx, span := tracer.Start(ctx, "deliver", trace.WithSpanKind(trace.SpanKindClient))
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("hookline.upload_id", u.ID), attribute.Int("hookline.page", page),
+				attribute.Int("hookline.attempt", n), attribute.String("hookline.outcome", string(f.Outcome)))
+		}
+		span.End()
+	}()
 	f = tracker.Finish{Now: d.now()}
 	f.Attempt = &tracker.Attempt{Page: page, Attempt: n, At: f.Now.UTC()}
 	givenBack := func(cause error) (tracker.Finish, error) {

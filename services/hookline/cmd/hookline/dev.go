@@ -24,6 +24,7 @@ import (
 
 	"github.com/hookline/hookline/pkg/config"
 	"github.com/hookline/hookline/pkg/secrets"
+	"github.com/hookline/hookline/pkg/tracing"
 	"github.com/hookline/hookline/services/ingest"
 	"github.com/hookline/hookline/services/worker"
 )
@@ -131,6 +132,11 @@ func dev(ctx context.Context, dataDir string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	shutdownTracing, err := tracing.Setup(ctx, "hookline-dev")
+	if err != nil {
+		return fmt.Errorf("tracing (OTEL_EXPORTER_OTLP_*): %w", err)
+	}
+	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 	if lossy != "" {
 		log.Warn(lossy + ": using an embedded in-memory Redis instead: uploads accepted now can be lost when `hookline dev` stops (install redis-server, or set REDIS_URL)")
 	}
