@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sort"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -153,5 +154,53 @@ func BenchmarkGate(b *testing.B) {
 		if g.Kind != Go {
 			b.Fatalf("gate answered %+v", g)
 		}
+	}
+}
+
+// BenchmarkRetry100kPages retries an upload of 100,000 failed pages while
+// another client pings Redis without pause; that client's latency is
+// reported (p50, p99, max): a retry must not hold Redis for long at a time.
+func BenchmarkRetry100kPages(b *testing.B) {
+	const n = 100_000
+	tr := New(redistest.Client(b), WithPrefix(redistest.Prefix(b)))
+	other := redistest.Client(b)
+	ctx := context.Background()
+	var lat []time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		id := fmt.Sprintf("R100K-%d", i)
+		seedFailed(b, tr, id, n)
+		b.Cleanup(func() { _ = tr.Delete(context.Background(), id, "acme") })
+		stop, done := make(chan struct{}), make(chan []time.Duration)
+		go func() {
+			var l []time.Duration
+			for {
+				select {
+				case <-stop:
+					done <- l
+					return
+				default:
+				}
+				start := time.Now()
+				if err := other.Ping(ctx).Err(); err == nil {
+					l = append(l, time.Since(start))
+				}
+			}
+		}()
+		b.StartTimer()
+		r, err := tr.Retry(ctx, id, "acme", time.Now())
+		b.StopTimer()
+		close(stop)
+		lat = append(lat, <-done...)
+		if err != nil || r.Requeued != n {
+			b.Fatalf("retry = %+v, %v", r, err)
+		}
+		b.StartTimer()
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "other-p50-µs")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "other-p99-µs")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "other-max-µs")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/hookline/hookline/pkg/redisconn"
 )
 
@@ -272,7 +274,14 @@ func (t *Tracker) Announced(ctx context.Context, id string, completedAt time.Tim
 type retryRequest struct {
 	Now    int64 `json:"now"`    // unix ms
 	Window int   `json:"window"` // pages released at once (maxInFlight)
+	Batch  int   `json:"batch"`  // pages queued per call, at most
+	Scan   int   `json:"scan"`   // page numbers looked at per call, at most
 }
+
+// A retry queues its pages RetryBatch at a time, each call looking at no
+// more than 4*RetryBatch page numbers: a call holds Redis for about a
+// millisecond whatever the number of failed pages.
+const RetryBatch = 500
 
 // retryReply is the retry script's answer.
 type retryReply struct {
@@ -296,17 +305,32 @@ func (t *Tracker) Retry(ctx context.Context, id, tenant string, now time.Time) (
 	if err != nil {
 		return Retried{}, err
 	}
-	req, err := json.Marshal(retryRequest{Now: now.UnixMilli(), Window: max(u.Destination.MaxInFlight, 1)})
+	req, err := json.Marshal(retryRequest{Now: now.UnixMilli(), Window: max(u.Destination.MaxInFlight, 1), Batch: RetryBatch, Scan: 4 * RetryBatch})
 	if err != nil {
 		return Retried{}, err
 	}
-	raw, err := retryScript.Run(ctx, t.rdb, t.upload(id).all(), req).Text()
+	keys := t.upload(id).all()
+	run := func(s *redis.Script) (retryReply, error) {
+		var r retryReply
+		raw, err := s.Run(ctx, t.rdb, keys, req).Text()
+		if err != nil {
+			return r, err
+		}
+		if err := json.Unmarshal([]byte(raw), &r); err != nil {
+			return r, fmt.Errorf("tracker: upload %s: retry answer %q: %w", id, raw, err)
+		}
+		return r, nil
+	}
+	r, err := run(retryScript)
+	for err == nil && (r.Kind == "batch" || r.Kind == "again") {
+		if r.Kind == "again" {
+			r, err = run(retryScript)
+			continue
+		}
+		r, err = run(retryBatchScript)
+	}
 	if err != nil {
 		return Retried{}, err
-	}
-	var r retryReply
-	if err := json.Unmarshal([]byte(raw), &r); err != nil {
-		return Retried{}, fmt.Errorf("tracker: upload %s: retry answer %q: %w", id, raw, err)
 	}
 	switch r.Kind {
 	case "gone":

@@ -24,6 +24,9 @@ import (
 //	<prefix>u:{<id>}:f        hash  failed page -> failure record (JSON)
 //	<prefix>u:{<id>}:log      list  attempt records (JSON), capped
 //	<prefix>u:{<id>}:q        list  failed pages queued again by a retry
+//	<prefix>u:{<id>}:fr       hash  a retry's failed pages not queued yet (the
+//	                                failure log renamed; record field retryNext:
+//	                                the page number the retry has reached)
 //	<prefix>t:<tenant>:uploads zset a tenant's uploads by creation time (ms)
 //	<prefix>staging           zset  uploads whose file is still streaming, by heartbeat
 //	<prefix>idem:<tenant>:<sha256 of key>   string  an Idempotency-Key's answer
@@ -42,17 +45,17 @@ import (
 
 // uploadKeys are the keys of one upload, in the order the scripts take them.
 type uploadKeys struct {
-	record, pages, delivered, failed, log, queue string
+	record, pages, delivered, failed, log, queue, retrying string
 }
 
 func (t *Tracker) upload(id string) uploadKeys {
 	base := t.prefix + "u:{" + id + "}"
-	return uploadKeys{base, base + ":p", base + ":d", base + ":f", base + ":log", base + ":q"}
+	return uploadKeys{base, base + ":p", base + ":d", base + ":f", base + ":log", base + ":q", base + ":fr"}
 }
 
-// all is the script's KEYS: record, pages, delivered, failed, log, queue.
+// all is the script's KEYS: record, pages, delivered, failed, log, queue, retrying.
 func (k uploadKeys) all() []string {
-	return []string{k.record, k.pages, k.delivered, k.failed, k.log, k.queue}
+	return []string{k.record, k.pages, k.delivered, k.failed, k.log, k.queue, k.retrying}
 }
 
 // uploadPattern matches the keys of every upload (for SCAN).

@@ -204,44 +204,83 @@ end
 return '{}'
 `)
 
-// retryScript queues an upload's failed pages again. Request: retryRequest;
-// answer: retryReply (kinds gone, busy: still delivering, requeued: with
-// the pages whose tickets the caller publishes now; the rest wait in Q).
-// Until the caller confirms the tickets are published (RetryPublished), the
-// answer is kept: a retry call whose publishing failed can be repeated and
-// publishes the same tickets again.
+// retryScript starts (or goes on with) a retry of an upload's failed
+// pages. Request: retryRequest; answer: retryReply (kinds gone, busy:
+// still delivering, batch: call retryBatchScript until it answers
+// requeued, requeued: with the pages whose tickets the caller publishes
+// now; the rest wait in Q). Starting renames the failure log to FR (O(1)):
+// its pages are then neither failed nor delivered, so the upload cannot
+// finish before every one is queued; retryBatchScript moves them to Q a
+// batch at a time, recording its place (retryNext), so a retry cut short
+// is finished by the next call. Until the caller confirms the tickets are
+// published (RetryPublished), the answer is kept: a retry call whose
+// publishing failed can be repeated and publishes the same tickets again.
 var retryScript = redis.NewScript(`
-local U, P, F, Q = KEYS[1], KEYS[2], KEYS[4], KEYS[6]
+local U, F, Q, FR = KEYS[1], KEYS[4], KEYS[6], KEYS[7]
 local a = cjson.decode(ARGV[1])
 if redis.call('EXISTS', U) == 0 then return '{"kind":"gone"}' end
-local function reply(requeued, gen, release)
-  local r = {kind = 'requeued', requeued = requeued, gen = gen}
-  if #release > 0 then r.release = release end
-  return cjson.encode(r)
-end
+local gen = tonumber(redis.call('HGET', U, 'gen') or '0')
 if redis.call('HGET', U, 'status') == 'delivering' then
+  if redis.call('HEXISTS', U, 'retryNext') == 1 then return '{"kind":"batch"}' end
   local pending = redis.call('HGET', U, 'retryRelease')
   if not pending then return '{"kind":"busy"}' end
   local release = {}
   for p in string.gmatch(pending, '[^,]+') do release[#release + 1] = tonumber(p) end
-  return reply(tonumber(redis.call('HGET', U, 'retryRequeued') or '0'), tonumber(redis.call('HGET', U, 'gen') or '0'), release)
+  local r = {kind = 'requeued', requeued = tonumber(redis.call('HGET', U, 'retryRequeued') or '0'), gen = gen}
+  if #release > 0 then r.release = release end
+  return cjson.encode(r)
 end
-local failed = redis.call('HKEYS', F)
-if #failed == 0 then return reply(0, tonumber(redis.call('HGET', U, 'gen') or '0'), {}) end
-local pages = {}
-for i, p in ipairs(failed) do pages[i] = tonumber(p) end
-table.sort(pages)
-local gen = redis.call('HINCRBY', U, 'gen', 1)
-redis.call('DEL', F, Q)
-local release = {}
-for i, p in ipairs(pages) do
-  redis.call('HDEL', P, 'a:'..p, 'n:'..p, 'r:'..p, 'l:'..p, 'c:'..p)
-  if i <= a.window then release[#release + 1] = p else redis.call('RPUSH', Q, p) end
-end
-redis.call('HSET', U, 'status', 'delivering', 'updatedAt', a.now, 'retryRelease', table.concat(release, ','), 'retryRequeued', #pages)
+if redis.call('HLEN', F) == 0 then return cjson.encode({kind = 'requeued', requeued = 0, gen = gen}) end
+redis.call('HINCRBY', U, 'gen', 1)
+redis.call('DEL', Q)
+redis.call('RENAME', F, FR)
+redis.call('HSET', U, 'status', 'delivering', 'updatedAt', a.now, 'retryNext', 0, 'retryRelease', '', 'retryRequeued', 0)
 redis.call('HDEL', U, 'completedAt')
-for i = 1, 6 do redis.call('PERSIST', KEYS[i]) end
-return reply(#pages, gen, release)
+for i = 1, #KEYS do redis.call('PERSIST', KEYS[i]) end
+return '{"kind":"batch"}'
+`)
+
+// retryBatchScript queues the next batch of a retry's pages: it looks at
+// up to a.scan page numbers from retryNext on and moves up to a.batch of
+// them from FR to the pages released now (up to a.window) or to Q.
+// Request: retryRequest; answer: retryReply (kinds batch: call again,
+// requeued: done, gone).
+var retryBatchScript = redis.NewScript(`
+local U, P, Q, FR = KEYS[1], KEYS[2], KEYS[6], KEYS[7]
+local a = cjson.decode(ARGV[1])
+if redis.call('EXISTS', U) == 0 then return '{"kind":"gone"}' end
+local at = tonumber(redis.call('HGET', U, 'retryNext') or '-1')
+if at < 0 then return '{"kind":"again"}' end -- finished by another call
+local gen = tonumber(redis.call('HGET', U, 'gen') or '0')
+local total = tonumber(redis.call('HGET', U, 'totalPages') or '0')
+local pending = redis.call('HGET', U, 'retryRelease') or ''
+local release = {}
+for p in string.gmatch(pending, '[^,]+') do release[#release + 1] = p end
+local queued, moved, p = {}, 0, at
+while p < total and p < at + a.scan and moved < a.batch do
+  p = p + 1
+  if redis.call('HDEL', FR, p) == 1 then
+    redis.call('HDEL', P, 'a:'..p, 'n:'..p, 'r:'..p, 'l:'..p, 'c:'..p)
+    moved = moved + 1
+    if #release < a.window then release[#release + 1] = p else queued[#queued + 1] = p end
+  end
+end
+if #queued > 0 then redis.call('RPUSH', Q, unpack(queued)) end
+local requeued = redis.call('HINCRBY', U, 'retryRequeued', moved)
+redis.call('HSET', U, 'retryRelease', table.concat(release, ','))
+if p < total and redis.call('HLEN', FR) > 0 then
+  redis.call('HSET', U, 'retryNext', p)
+  return '{"kind":"batch"}'
+end
+redis.call('DEL', FR)
+redis.call('HDEL', U, 'retryNext')
+local r = {kind = 'requeued', requeued = requeued, gen = gen}
+if #release > 0 then
+  local nums = {}
+  for i, v in ipairs(release) do nums[i] = tonumber(v) end
+  r.release = nums
+end
+return cjson.encode(r)
 `)
 
 // attemptsPageScript reads a page of the attempts log. U's "logged" counts
