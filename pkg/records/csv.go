@@ -12,6 +12,7 @@ import (
 // csvReader reads CSV with a header row; each row becomes a record (see
 // columns).
 type csvReader struct {
+	sticky
 	m       *meter
 	br      *bufio.Reader
 	cr      *csv.Reader
@@ -23,7 +24,6 @@ type csvReader struct {
 	rec     int64 // records read
 	endLine int64 // line on which the last record (or the header) ended
 	out     []byte
-	err     error
 }
 
 // newCSVReader reads CSV from r, decoded as decodeText does, separated by
@@ -36,33 +36,21 @@ func newCSVReader(r io.Reader, lim Limits, delim rune, plan *Plan) *csvReader {
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1 // checked here, with a better message
 	cr.LazyQuotes = false
-	return &csvReader{m: m, br: br, cr: cr, lim: lim, delim: delim, plan: plan,
+	c := &csvReader{m: m, br: br, cr: cr, lim: lim, delim: delim, plan: plan,
 		cols: columns{lim: lim, label: func(i int) string { return fmt.Sprintf("column %d", i+1) }}}
+	c.sticky.next = c.next
+	return c
 }
 
-// Next returns the next row as a JSON object. The header is read by the
+// next returns the next row as a JSON object. The header is read by the
 // first call.
-func (r *csvReader) Next() ([]byte, error) {
-	if r.err != nil {
-		return nil, r.err
-	}
+func (r *csvReader) next() ([]byte, error) {
 	if !r.started {
 		r.started = true
 		if err := r.readHeader(); err != nil {
-			r.err = err
 			return nil, err
 		}
 	}
-	out, err := r.next()
-	if err != nil {
-		r.err = err
-		return nil, err
-	}
-	r.out = out
-	return out, nil
-}
-
-func (r *csvReader) next() ([]byte, error) {
 	row, err := r.cr.Read()
 	if err == io.EOF {
 		return nil, io.EOF
@@ -85,6 +73,7 @@ func (r *csvReader) next() ([]byte, error) {
 		return nil, &ParseError{Line: int64(line), Record: r.rec, Msg: f.msg}
 	}
 	r.done(row)
+	r.out = out
 	return out, nil
 }
 

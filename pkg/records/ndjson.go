@@ -8,6 +8,7 @@ import (
 
 // ndjsonReader reads one JSON object per line.
 type ndjsonReader struct {
+	sticky
 	br   *bufio.Reader
 	lim  Limits
 	line int64 // lines read
@@ -15,23 +16,20 @@ type ndjsonReader struct {
 	rec  int64 // records read
 	long []byte
 	out  []byte
-	err  error
 }
 
 func newNDJSONReader(r io.Reader, lim Limits) *ndjsonReader {
-	return &ndjsonReader{br: bufio.NewReaderSize(r, 64<<10), lim: lim}
+	n := &ndjsonReader{br: bufio.NewReaderSize(r, 64<<10), lim: lim}
+	n.sticky.next = n.next
+	return n
 }
 
-// Next returns the next record. Lines holding only whitespace are skipped.
-func (r *ndjsonReader) Next() ([]byte, error) {
-	if r.err != nil {
-		return nil, r.err
-	}
+// next returns the next record. Lines holding only whitespace are skipped.
+func (r *ndjsonReader) next() ([]byte, error) {
 	for {
 		start := r.off
 		raw, err := r.readLine()
 		if err != nil {
-			r.err = err
 			return nil, err
 		}
 		if start == 0 && len(raw) >= len(bom) && string(raw[:len(bom)]) == bom {
@@ -47,7 +45,6 @@ func (r *ndjsonReader) Next() ([]byte, error) {
 			perr.Line = r.line
 			perr.Record = r.rec
 			perr.Offset += start
-			r.err = perr
 			return nil, perr
 		}
 		r.out = out

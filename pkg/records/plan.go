@@ -405,32 +405,21 @@ func ApplyPlan(rd Reader, p *Plan) Reader {
 	if p == nil {
 		return rd
 	}
-	return &planReader{rd: rd, bp: &boundPlan{Plan: p}}
+	pr := &planReader{rd: rd, bp: &boundPlan{Plan: p}}
+	pr.sticky.next = pr.next
+	return pr
 }
 
 // planReader applies a plan to the records of a JSON array or NDJSON file,
 // whose values are any JSON: a value that is not a string is taken as it is
 // by a whole placeholder and as its JSON text inside a string.
 type planReader struct {
+	sticky
 	rd   Reader
 	bp   *boundPlan
 	rec  int64
 	vals map[string]json.RawMessage
 	out  []byte
-	err  error
-}
-
-func (r *planReader) Next() ([]byte, error) {
-	if r.err != nil {
-		return nil, r.err
-	}
-	out, err := r.next()
-	if err != nil {
-		r.err = err
-		return nil, err
-	}
-	r.out = out
-	return out, nil
 }
 
 func (r *planReader) next() ([]byte, error) {
@@ -455,7 +444,8 @@ func (r *planReader) next() ([]byte, error) {
 			return nil, &ParseError{Record: r.rec, Msg: (&ColumnError{Column: col, Msg: err.Error()}).Error()}
 		}
 	}
-	return append(dst, r.bp.tail...), nil
+	r.out = append(dst, r.bp.tail...)
+	return r.out, nil
 }
 
 // appendJSON appends a JSON value as the hole asks.

@@ -152,6 +152,26 @@ type Reader interface {
 	Next() ([]byte, error)
 }
 
+// sticky makes a reader's first error, io.EOF included, its answer from
+// then on: each reader embeds it and sets next to its own step.
+type sticky struct {
+	next func() ([]byte, error)
+	err  error
+}
+
+// Next returns the next record, or the error that ended the records.
+func (s *sticky) Next() ([]byte, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	out, err := s.next()
+	if err != nil {
+		s.err = err
+		return nil, err
+	}
+	return out, nil
+}
+
 // NewReader returns a Reader of records in format f read from r, for the
 // formats that stream (all but XLSX, which Open reads). It reads nothing
 // before the first call to Next. An unknown format is an error wrapping

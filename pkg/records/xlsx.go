@@ -15,6 +15,7 @@ import (
 // row a record, each cell the text Excel shows for it (its number format
 // applied), missing and empty cells "".
 type xlsxReader struct {
+	sticky
 	path  string // the spooled copy, removed by Close
 	book  *excelize.File
 	rows  *excelize.Rows
@@ -25,7 +26,6 @@ type xlsxReader struct {
 	head  bool  // the header is read
 	cells []string
 	out   []byte
-	err   error
 }
 
 // openXLSX spools r to a temporary file and opens its worksheet.
@@ -35,6 +35,7 @@ func openXLSX(r io.Reader, opts Options) (_ ReadCloser, err error) {
 		return nil, fmt.Errorf("records: spool XLSX file: %w", err)
 	}
 	x := &xlsxReader{path: tmp.Name(), plan: opts.Plan, cols: columns{lim: opts.Limits, label: xlsxColumn}}
+	x.sticky.next = x.next
 	defer func() {
 		if err != nil {
 			_ = x.Close()
@@ -84,19 +85,6 @@ type OptionError struct {
 
 func (e *OptionError) Error() string { return e.Msg }
 
-func (x *xlsxReader) Next() ([]byte, error) {
-	if x.err != nil {
-		return nil, x.err
-	}
-	out, err := x.next()
-	if err != nil {
-		x.err = err
-		return nil, err
-	}
-	x.out = out
-	return out, nil
-}
-
 func (x *xlsxReader) next() ([]byte, error) {
 	for x.rows.Next() {
 		x.row++
@@ -138,6 +126,7 @@ func (x *xlsxReader) next() ([]byte, error) {
 			}
 			return nil, &ParseError{Row: x.row, Msg: msg}
 		}
+		x.out = out
 		return out, nil
 	}
 	if err := x.rows.Error(); err != nil {

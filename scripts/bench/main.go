@@ -16,7 +16,7 @@
 //	BENCH_WORKERS=1,2,4      worker counts of step 4
 //	BENCH_LATENCY_SAMPLES=N  1-page uploads of step 3 (default 200)
 //	BENCH_CONCURRENCY=N      HOOKLINE_WORKER_CONCURRENCY of each worker (default 64)
-//	BENCH_XLSX_ROWS=N        rows of the XLSX of step 5 (default 1,000,000, also twice that; quick 50,000)
+//	BENCH_XLSX_ROWS=N        rows of the XLSX of step 5 (default 1,000,000, also half that; quick 50,000)
 //	BENCH_STEPS=1,2,3,4,5    which steps to run
 //	BENCH_SOAK=10m           also run a soak of that length, sampling worker RSS every 10 s
 //	BENCH_SOAK_RATE=500      pages a second the soak imports (paced, so a shared machine stays usable)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/hookline/hookline/pkg/records"
@@ -56,7 +55,7 @@ func fieldOf(key string) int {
 // body after the last record, so that stage only succeeds for a body that is
 // valid to its end.
 type jsonImport struct {
-	s       *jsonScanner
+	s       *records.Scanner
 	lim     records.Limits
 	maxRaw  int                                    // how much input one record may span
 	resolve func(code string) (*importMeta, error) // looks the template up
@@ -71,19 +70,19 @@ type jsonImport struct {
 	err     error       // sticky error of Next
 }
 
-func newJSONImport(body io.Reader, lim records.Limits, resolve func(code string) (*importMeta, error)) *jsonImport {
+func newJSONImport(r io.Reader, lim records.Limits, resolve func(code string) (*importMeta, error)) *jsonImport {
 	if lim.MaxRecordBytes <= 0 {
 		lim.MaxRecordBytes = records.DefaultMaxRecordBytes
 	}
 	// A record may be written with as much whitespace as content; beyond
 	// that it cannot fit the limit, and reading stops before memory grows.
-	return &jsonImport{s: newJSONScanner(body), lim: lim, maxRaw: 2*lim.MaxRecordBytes + 64<<10, resolve: resolve}
+	return &jsonImport{s: records.NewScanner(body{r}, 0), lim: lim, maxRaw: 2*lim.MaxRecordBytes + 64<<10, resolve: resolve}
 }
 
 // open reads the body up to its records when they can stream (the template
 // came first), else to its end.
 func (p *jsonImport) open() error {
-	c, err := p.s.peek()
+	c, err := p.s.Peek()
 	if errors.Is(err, io.EOF) {
 		return badRequest("", "request body is empty")
 	}
@@ -92,7 +91,7 @@ func (p *jsonImport) open() error {
 	}
 	switch {
 	case c == '{':
-		p.s.pos++
+		p.s.Skip()
 		return p.members()
 	case c == 'n':
 		// encoding/json decoded null into the struct as if it were {}:
@@ -104,7 +103,7 @@ func (p *jsonImport) open() error {
 	case jsonKind(c) != "":
 		return badRequest("", "request body must be an object, not a JSON "+jsonKind(c))
 	}
-	return p.s.unexpected(c, "looking for beginning of value")
+	return p.unexpected(c, "looking for beginning of value")
 }
 
 // reader returns, after open, the reader of the records for stage: p itself
@@ -146,31 +145,31 @@ func (p *jsonImport) Next() ([]byte, error) {
 // array starts and can stream.
 func (p *jsonImport) members() error {
 	for {
-		c, err := p.s.peek()
+		c, err := p.s.Peek()
 		if err != nil {
-			return p.s.eof(err)
+			return p.eof(err)
 		}
 		if p.more {
 			switch c {
 			case ',':
-				p.s.pos++
-				if c, err = p.s.peek(); err != nil {
-					return p.s.eof(err)
+				p.s.Skip()
+				if c, err = p.s.Peek(); err != nil {
+					return p.eof(err)
 				}
 				if c != '"' {
-					return p.s.unexpected(c, "looking for beginning of object key string")
+					return p.unexpected(c, "looking for beginning of object key string")
 				}
 			case '}':
-				p.s.pos++
+				p.s.Skip()
 				return p.trailer()
 			default:
-				return p.s.unexpected(c, "after object key:value pair")
+				return p.unexpected(c, "after object key:value pair")
 			}
 		} else if c == '}' {
-			p.s.pos++
+			p.s.Skip()
 			return p.trailer()
 		} else if c != '"' {
-			return p.s.unexpected(c, "looking for beginning of object key string")
+			return p.unexpected(c, "looking for beginning of object key string")
 		}
 		p.more = true
 		if err := p.member(); err != nil || p.stream {
@@ -181,8 +180,8 @@ func (p *jsonImport) members() error {
 
 // member reads one key and its value.
 func (p *jsonImport) member() error {
-	raw, err := p.s.value(maxFieldBytes)
-	if errors.Is(err, errValueTooLong) {
+	raw, err := p.value(maxFieldBytes)
+	if errors.Is(err, records.ErrValueTooLong) {
 		return badRequest("", fmt.Sprintf("unknown field: a key of over %d bytes", maxFieldBytes))
 	}
 	if err != nil {
@@ -201,21 +200,21 @@ func (p *jsonImport) member() error {
 		return badRequest(name, fmt.Sprintf("duplicate field %q: %s may be given once", key, name))
 	}
 	p.seen[f] = true
-	c, err := p.s.peek()
+	c, err := p.s.Peek()
 	if err != nil {
-		return p.s.eof(err)
+		return p.eof(err)
 	}
 	if c != ':' {
-		return p.s.unexpected(c, "after object key")
+		return p.unexpected(c, "after object key")
 	}
-	p.s.pos++
-	if c, err = p.s.peek(); err != nil {
-		return p.s.eof(err)
+	p.s.Skip()
+	if c, err = p.s.Peek(); err != nil {
+		return p.eof(err)
 	}
 	switch f {
 	case fieldTemplate:
 		code, ok, err := p.stringValue(name, c, maxFieldBytes)
-		if errors.Is(err, errValueTooLong) {
+		if errors.Is(err, records.ErrValueTooLong) {
 			return badRequest(name, fmt.Sprintf("template must be at most %d bytes", maxFieldBytes))
 		}
 		if err != nil || !ok {
@@ -229,7 +228,7 @@ func (p *jsonImport) member() error {
 	case fieldAuth:
 		// Escapes take at most 6 bytes per byte: a longer value is too long.
 		v, ok, err := p.stringValue(name, c, 6*MaxAuthHeaderValue+2)
-		if errors.Is(err, errValueTooLong) {
+		if errors.Is(err, records.ErrValueTooLong) {
 			return badRequest(name, fmt.Sprintf("authHeaderValue must be at most %d bytes", MaxAuthHeaderValue))
 		}
 		if err != nil || !ok {
@@ -237,8 +236,8 @@ func (p *jsonImport) member() error {
 		}
 		return setAuthValue(&p.meta, v)
 	case fieldExtra:
-		raw, err := p.s.value(MaxExtraBytes)
-		if errors.Is(err, errValueTooLong) {
+		raw, err := p.value(MaxExtraBytes)
+		if errors.Is(err, records.ErrValueTooLong) {
 			return badRequest(name, fmt.Sprintf("extra must be at most %d bytes", MaxExtraBytes))
 		}
 		if err != nil {
@@ -260,7 +259,7 @@ func (p *jsonImport) recordsValue(c byte) error {
 	case c != '[':
 		return p.typeError("records", "an array", c)
 	}
-	p.s.pos++
+	p.s.Skip()
 	p.records = true
 	if p.meta.hasTemplate {
 		p.stream = true
@@ -281,29 +280,29 @@ func (p *jsonImport) recordsValue(c byte) error {
 // nextRecord returns the next element of the records array, compact, or
 // io.EOF after the array's ']'.
 func (p *jsonImport) nextRecord() ([]byte, error) {
-	c, err := p.s.peek()
+	c, err := p.s.Peek()
 	if err != nil {
-		return nil, p.s.eof(err)
+		return nil, p.eof(err)
 	}
 	switch {
 	case c == ']' && p.index == 0:
-		p.s.pos++
+		p.s.Skip()
 		return nil, io.EOF
 	case p.index == 0:
 	case c == ']':
-		p.s.pos++
+		p.s.Skip()
 		return nil, io.EOF
 	case c == ',':
-		p.s.pos++
-		if _, err := p.s.peek(); err != nil {
-			return nil, p.s.eof(err)
+		p.s.Skip()
+		if _, err := p.s.Peek(); err != nil {
+			return nil, p.eof(err)
 		}
 	default:
-		return nil, p.s.unexpected(c, "after array element")
+		return nil, p.unexpected(c, "after array element")
 	}
 	i := p.index
-	raw, err := p.s.value(p.maxRaw)
-	if errors.Is(err, errValueTooLong) {
+	raw, err := p.value(p.maxRaw)
+	if errors.Is(err, records.ErrValueTooLong) {
 		return nil, &FieldError{Field: fmt.Sprintf("records[%d]", i),
 			Message: fmt.Sprintf("records[%d]: record is over the limit of %d bytes", i, p.lim.MaxRecordBytes)}
 	}
@@ -320,7 +319,7 @@ func (p *jsonImport) nextRecord() ([]byte, error) {
 }
 
 // stringValue reads a string field of at most limit bytes as written
-// (errValueTooLong); ok is false for null (absent).
+// (records.ErrValueTooLong); ok is false for null (absent).
 func (p *jsonImport) stringValue(name string, c byte, limit int) (v string, ok bool, err error) {
 	switch c {
 	case 'n':
@@ -329,7 +328,7 @@ func (p *jsonImport) stringValue(name string, c byte, limit int) (v string, ok b
 	default:
 		return "", false, p.typeError(name, "a string", c)
 	}
-	raw, err := p.s.value(limit)
+	raw, err := p.value(limit)
 	if err != nil {
 		return "", false, err
 	}
@@ -341,7 +340,7 @@ func (p *jsonImport) stringValue(name string, c byte, limit int) (v string, ok b
 
 // null reads a value that starts with 'n': null or a syntax error.
 func (p *jsonImport) null() error {
-	_, err := p.s.value(len("null"))
+	_, err := p.value(len("null"))
 	return err
 }
 
@@ -350,21 +349,21 @@ func (p *jsonImport) null() error {
 func (p *jsonImport) typeError(name, want string, c byte) error {
 	kind := jsonKind(c)
 	if kind == "" {
-		return p.s.unexpected(c, "looking for beginning of value")
+		return p.unexpected(c, "looking for beginning of value")
 	}
 	return badRequest(name, fmt.Sprintf("%s must be %s, not a JSON %s", name, want, kind))
 }
 
 // trailer checks that only whitespace follows the object.
 func (p *jsonImport) trailer() error {
-	c, err := p.s.peek()
+	c, err := p.s.Peek()
 	if errors.Is(err, io.EOF) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return p.s.unexpected(c, "after top-level value")
+	return p.unexpected(c, "after top-level value")
 }
 
 // jsonKind names the kind of JSON value that starts with c as encoding/json
@@ -421,166 +420,52 @@ func (k *keptRecords) Next() ([]byte, error) {
 	return nil, io.EOF
 }
 
-// jsonScanner is a window over a request body to read JSON from, a token or
-// a value at a time. Its memory is one buffer, which grows only to hold a
-// value that does not fit, up to the limit its caller gives.
-type jsonScanner struct {
-	r    io.Reader
-	buf  []byte // buf[pos:] is read and not yet consumed
-	pos  int
-	base int64 // body offset of buf[0]
-	done bool  // r has nothing more
-	err  error // why, when it is not the end of the body
-}
+// body is a request body whose read errors are answers: a body over the
+// limit is answered 413 by the handler (it must stay an *http.MaxBytesError);
+// any other failure is the client's.
+type body struct{ r io.Reader }
 
-const scanChunk = 64 << 10
-
-// errValueTooLong: a value is over the limit its caller set.
-var errValueTooLong = errors.New("value too long")
-
-func newJSONScanner(r io.Reader) *jsonScanner {
-	return &jsonScanner{r: r, buf: make([]byte, 0, scanChunk)}
-}
-
-// fill reads more of the body after the unconsumed bytes, which it first
-// moves to the start of the buffer; the buffer doubles when they fill it.
-// With full, it reads until the buffer is full: a value cut by the end of
-// the buffer is then scanned again at most once per doubling, not once per
-// network read. It returns false when nothing more could be read.
-func (s *jsonScanner) fill(full bool) bool {
-	if s.done {
-		return false
-	}
-	if s.pos > 0 {
-		n := copy(s.buf, s.buf[s.pos:])
-		s.base += int64(s.pos)
-		s.buf, s.pos = s.buf[:n], 0
-	}
-	if len(s.buf) == cap(s.buf) {
-		s.buf = append(make([]byte, 0, 2*cap(s.buf)), s.buf...)
-	}
-	start := len(s.buf)
-	for empty := 0; len(s.buf) < cap(s.buf); {
-		n, err := s.r.Read(s.buf[len(s.buf):cap(s.buf)])
-		s.buf = s.buf[:len(s.buf)+n]
-		if err != nil {
-			s.done = true
-			if !errors.Is(err, io.EOF) {
-				s.err = readError(err)
-			}
-			break
-		}
-		if n > 0 {
-			if !full {
-				break
-			}
-			empty = 0
-		} else if empty++; empty == 100 {
-			s.done, s.err = true, readError(io.ErrNoProgress)
-			break
-		}
-	}
-	return len(s.buf) > start
-}
-
-// readError answers a failed read of the body: a body over the limit is
-// answered 413 by the handler (it must stay an *http.MaxBytesError); any
-// other failure is the client's.
-func readError(err error) error {
+func (b body) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return err
+	if err != nil && !errors.Is(err, io.EOF) && !errors.As(err, &tooBig) {
+		err = badRequest("", "cannot read the request body: "+err.Error())
 	}
-	return badRequest("", "cannot read the request body: "+err.Error())
+	return n, err
 }
 
-// end returns why nothing more can be read: io.EOF at the end of the body.
-func (s *jsonScanner) end() error {
-	if s.err != nil {
-		return s.err
+// value consumes the JSON value at the next byte (after Peek), answering
+// its faults as encoding/json did.
+func (p *jsonImport) value(limit int) ([]byte, error) {
+	v, err := p.s.Value(limit)
+	var pe *records.ParseError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, p.syntax(p.s.Syntax(p.s.Read(), "unexpected end of JSON input"))
+	case errors.As(err, &pe):
+		return nil, p.syntax(pe)
 	}
-	return io.EOF
+	return v, err
 }
 
-// peek consumes whitespace and returns the next byte, unconsumed; at the end
-// of the body it returns s.end().
-func (s *jsonScanner) peek() (byte, error) {
-	for {
-		for ; s.pos < len(s.buf); s.pos++ {
-			if c := s.buf[s.pos]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-				return c, nil
-			}
-		}
-		if !s.fill(false) {
-			return 0, s.end()
-		}
-	}
-}
-
-// value consumes the JSON value at the next byte (after peek) and returns it,
-// valid until the next call. A value of over limit bytes is errValueTooLong,
-// found before the buffer grows past about twice the limit.
-func (s *jsonScanner) value(limit int) ([]byte, error) {
-	for {
-		held := s.buf[s.pos:]
-		n, err := records.ScanValue(held, s.done && s.err == nil)
-		switch {
-		case err == nil:
-			if n > limit {
-				return nil, errValueTooLong
-			}
-			s.pos += n
-			return held[:n], nil
-		case errors.Is(err, records.ErrIncomplete):
-			if len(held) > limit {
-				return nil, errValueTooLong
-			}
-			if !s.fill(true) && s.err != nil {
-				return nil, s.err
-			}
-		default:
-			var pe *records.ParseError
-			if !errors.As(err, &pe) {
-				return nil, err
-			}
-			return nil, s.syntax(s.offset()+pe.Offset, strings.TrimPrefix(pe.Msg, "invalid JSON: "))
-		}
-	}
-}
-
-// offset returns the body offset of the next unconsumed byte.
-func (s *jsonScanner) offset() int64 { return s.base + int64(s.pos) }
-
-// syntax answers a syntax error at offset off of the body. Like encoding/json,
-// it counts the offending byte: "at byte 2" is the second byte; an unexpected
-// end is at the body's length.
-func (s *jsonScanner) syntax(off int64, msg string) error {
-	at := min(off+1, s.base+int64(len(s.buf)))
-	return badRequest("", fmt.Sprintf("request body is not valid JSON (at byte %d): %s", at, msg))
+// syntax answers a syntax error of the body. Like encoding/json, it counts
+// the offending byte: "at byte 2" is the second byte; an unexpected end is at
+// the body's length.
+func (p *jsonImport) syntax(pe *records.ParseError) error {
+	at := min(pe.Offset+1, p.s.Read())
+	return badRequest("", fmt.Sprintf("request body is not valid JSON (at byte %d): %s", at, strings.TrimPrefix(pe.Msg, "invalid JSON: ")))
 }
 
 // unexpected answers the next byte, c, which cannot come there; context says
 // what was expected, in encoding/json's words.
-func (s *jsonScanner) unexpected(c byte, context string) error {
-	return s.syntax(s.offset(), "invalid character "+quoteChar(c)+" "+context)
+func (p *jsonImport) unexpected(c byte, context string) error {
+	return p.syntax(p.s.Unexpected(c, context))
 }
 
-// eof answers an error of peek where the body must go on.
-func (s *jsonScanner) eof(err error) error {
+// eof answers an error of Peek where the body must go on.
+func (p *jsonImport) eof(err error) error {
 	if errors.Is(err, io.EOF) {
-		return s.syntax(s.offset(), "unexpected end of JSON input")
+		return p.syntax(p.s.Syntax(p.s.Offset(), "unexpected end of JSON input"))
 	}
 	return err
-}
-
-// quoteChar formats c as encoding/json does in its errors.
-func quoteChar(c byte) string {
-	switch c {
-	case '\'':
-		return `'\''`
-	case '"':
-		return `'"'`
-	}
-	s := strconv.Quote(string(rune(c)))
-	return "'" + s[1:len(s)-1] + "'"
 }
