@@ -132,3 +132,29 @@ func TestNotifications(t *testing.T) {
 		t.Fatalf("no notification of the pause by hand: %v", got)
 	}
 }
+
+// A completion is notified once per final status: a failed upload once,
+// and again when a retry of its pages completes it.
+func TestNotificationAfterRetry(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker()
+	notify := apitest.NewReceiver(t, nil)
+	var failing atomic.Bool
+	failing.Store(true)
+	hook := failingReceiver(t, &failing)
+	e.client.PutTemplate(keyA, "AGAIN", map[string]any{"url": hook.HookURL(), "notifyUrl": notify.URL + "/notify", "chunkSize": 1})
+	up := e.client.ImportJSON(keyA, map[string]any{"template": "AGAIN", "records": apitest.Records(2)})
+	e.client.WaitFinished(keyA, up.UploadID, 20*time.Second)
+	apitest.Eventually(t, 20*time.Second, "the upload.failed notification", func() bool { return notify.Count() >= 1 })
+	failing.Store(false)
+	e.client.MustCall(keyA, http.MethodPost, "/v1/uploads/"+up.UploadID+"/retry", nil, http.StatusOK)
+	apitest.Eventually(t, 20*time.Second, "the upload completed", func() bool { return e.client.Upload(keyA, up.UploadID).Status == "completed" })
+	apitest.Eventually(t, 20*time.Second, "the upload.completed notification", func() bool { return notify.Count() >= 2 })
+	ids := []string{}
+	for _, r := range notify.Requests() {
+		ids = append(ids, r.ID)
+	}
+	if len(ids) != 2 || ids[0] != up.UploadID+".upload.failed" || ids[1] != up.UploadID+".upload.completed" {
+		t.Fatalf("notifications %v, want upload.failed then upload.completed, once each", ids)
+	}
+}
