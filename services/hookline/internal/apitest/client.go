@@ -93,6 +93,11 @@ func (c *Client) TryCall(key, method, path string, body any) (int, []byte, error
 	return c.tryDo(req)
 }
 
+// HTTP returns the client's own *http.Client, which checks every request and
+// answer against the OpenAPI document: for a test that needs the whole
+// response (its headers).
+func (c *Client) HTTP() *http.Client { return c.hc }
+
 func (c *Client) tryDo(req *http.Request) (int, []byte, error) {
 	resp, err := c.hc.Do(req) // #nosec G704 -- tests call the hookline API they started themselves
 	if err != nil {

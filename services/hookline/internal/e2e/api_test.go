@@ -321,7 +321,7 @@ func TestIdempotencyKey(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+tenantKey)
 		req.Header.Set("Idempotency-Key", key)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := e.client.HTTP().Do(req) // #nosec G704 -- the hookline API the test started
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -102,7 +102,7 @@ func TestTestWebhook(t *testing.T) {
 	e.testWebhook("T_LIMIT", nil)
 	req, _ := http.NewRequest(http.MethodPost, e.api+"/v1/templates/T_LIMIT/test", nil)
 	req.Header.Set("Authorization", "Bearer "+keyA)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.HTTP().Do(req) // #nosec G704 -- the hookline API the test started
 	if err != nil {
 		t.Fatal(err)
 	}
