@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -273,12 +274,29 @@ type Attempt struct {
 	At           time.Time `json:"at"`
 }
 
-// Attempts reads an upload's attempts log.
+// Attempts reads an upload's whole attempts log, page after page.
 func (c *Client) Attempts(key, id string) []Attempt {
 	c.t.Helper()
-	var out struct{ Attempts []Attempt }
-	c.getJSON(key, "/v1/uploads/"+id+"/attempts", &out)
-	return out.Attempts
+	var all []Attempt
+	for cursor := ""; ; {
+		var out struct {
+			Attempts   []Attempt
+			NextCursor string
+		}
+		c.getJSON(key, "/v1/uploads/"+id+"/attempts?limit=1000"+cursorParam(cursor), &out)
+		all = append(all, out.Attempts...)
+		if cursor = out.NextCursor; cursor == "" {
+			return all
+		}
+	}
+}
+
+// cursorParam is the query parameter that asks for the page after cursor.
+func cursorParam(cursor string) string {
+	if cursor == "" {
+		return ""
+	}
+	return "&cursor=" + url.QueryEscape(cursor)
 }
 
 // Failure is one entry of an upload's failure log.
@@ -289,12 +307,21 @@ type Failure struct {
 	Error      string `json:"error"`
 }
 
-// Failures reads an upload's failure log.
+// Failures reads an upload's whole failure log, page after page.
 func (c *Client) Failures(key, id string) []Failure {
 	c.t.Helper()
-	var out struct{ Failures []Failure }
-	c.getJSON(key, "/v1/uploads/"+id+"/failures", &out)
-	return out.Failures
+	var all []Failure
+	for cursor := ""; ; {
+		var out struct {
+			Failures   []Failure
+			NextCursor string
+		}
+		c.getJSON(key, "/v1/uploads/"+id+"/failures?limit=1000"+cursorParam(cursor), &out)
+		all = append(all, out.Failures...)
+		if cursor = out.NextCursor; cursor == "" {
+			return all
+		}
+	}
 }
 
 // Records returns n records {"name": "userI", "email": "userI@example.com"},
