@@ -277,26 +277,29 @@ type Attempt struct {
 // Attempts reads an upload's whole attempts log, page after page.
 func (c *Client) Attempts(key, id string) []Attempt {
 	c.t.Helper()
-	var all []Attempt
+	return listAll[Attempt](c, key, "/v1/uploads/"+id+"/attempts", "attempts")
+}
+
+// listAll reads every page of the list at path, whose items are under name.
+func listAll[T any](c *Client, key, path, name string) []T {
+	c.t.Helper()
+	var all []T
 	for cursor := ""; ; {
-		var out struct {
-			Attempts   []Attempt
-			NextCursor string
+		var out map[string]json.RawMessage
+		q := "?limit=1000"
+		if cursor != "" {
+			q += "&cursor=" + url.QueryEscape(cursor)
 		}
-		c.getJSON(key, "/v1/uploads/"+id+"/attempts?limit=1000"+cursorParam(cursor), &out)
-		all = append(all, out.Attempts...)
-		if cursor = out.NextCursor; cursor == "" {
+		c.getJSON(key, path+q, &out)
+		var items []T
+		if err := json.Unmarshal(out[name], &items); err != nil {
+			c.t.Fatalf("GET %s: %s: %v", path, name, err)
+		}
+		all = append(all, items...)
+		if err := json.Unmarshal(out["nextCursor"], &cursor); err != nil || cursor == "" {
 			return all
 		}
 	}
-}
-
-// cursorParam is the query parameter that asks for the page after cursor.
-func cursorParam(cursor string) string {
-	if cursor == "" {
-		return ""
-	}
-	return "&cursor=" + url.QueryEscape(cursor)
 }
 
 // Failure is one entry of an upload's failure log.
@@ -310,18 +313,7 @@ type Failure struct {
 // Failures reads an upload's whole failure log, page after page.
 func (c *Client) Failures(key, id string) []Failure {
 	c.t.Helper()
-	var all []Failure
-	for cursor := ""; ; {
-		var out struct {
-			Failures   []Failure
-			NextCursor string
-		}
-		c.getJSON(key, "/v1/uploads/"+id+"/failures?limit=1000"+cursorParam(cursor), &out)
-		all = append(all, out.Failures...)
-		if cursor = out.NextCursor; cursor == "" {
-			return all
-		}
-	}
+	return listAll[Failure](c, key, "/v1/uploads/"+id+"/failures", "failures")
 }
 
 // Records returns n records {"name": "userI", "email": "userI@example.com"},
