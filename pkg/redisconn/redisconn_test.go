@@ -2,6 +2,7 @@ package redisconn_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -128,6 +129,23 @@ func TestDurableWriteOnCluster(t *testing.T) {
 		if c.MasterFor(t, keyB) == masterA {
 			t.Fatal("keys a, b and c all hash to one master")
 		}
+	}
+	// A fresh cluster's replicas may still be in their first sync: wait
+	// until each master has one acknowledging.
+	deadline := time.Now().Add(30 * time.Second)
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		for {
+			n, err := m.Do(ctx, "WAIT", 1, 100).Int()
+			if err == nil && n >= 1 {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("master %s: no replica in sync after 30 s (%d, %v)", m.Options().Addr, n, err)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, k := range []string{keyA, keyB} {
 		if err := rdb.Set(redisconn.Durable(ctx), k, "1", 0).Err(); err != nil {
