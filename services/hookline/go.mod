@@ -6,6 +6,7 @@ require (
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/chromedp/chromedp v0.23.1
 	github.com/getkin/kin-openapi v0.153.0
+	github.com/grafana/grafana-foundation-sdk/go v0.0.22
 	github.com/hookline/hookline/pkg v0.0.0
 	github.com/hookline/hookline/proto v0.0.0
 	github.com/hookline/hookline/services/ingest v0.0.0
