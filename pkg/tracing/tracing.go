@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Enabled reports whether the environment asks for traces.
@@ -26,10 +27,14 @@ func Enabled(env func(string) string) bool {
 // Setup installs the global tracer provider and the W3C trace context
 // propagator when the environment asks for traces; the exporter reads the
 // standard OTEL_EXPORTER_OTLP_* variables, OTEL_SERVICE_NAME overrides
-// service. The returned function flushes and stops the exporter; without
-// traces Setup does nothing and the global provider stays a no-op.
+// service. The returned function flushes and stops the exporter. Without
+// traces Setup installs the no-op provider: otel's default one allocates a
+// span and its context on every Start (the global tracers taken before
+// Setup keep doing so until a provider is set), the no-op one only the
+// context.
 func Setup(ctx context.Context, service string) (shutdown func(context.Context) error, err error) {
 	if !Enabled(os.Getenv) {
+		otel.SetTracerProvider(noop.NewTracerProvider())
 		return func(context.Context) error { return nil }, nil
 	}
 	exp, err := otlptracehttp.New(ctx)
