@@ -87,7 +87,7 @@ func (a *authenticator) resolve(ctx context.Context, key string) (principal, err
 	}
 	sum := sha256.Sum256([]byte(key))
 	if tenant, ok := a.static[sum]; ok {
-		return principal{Tenant: tenant, Quotas: a.defaults}, nil
+		return principal{Tenant: tenant, Quotas: QuotaSettings{}.Apply(a.defaults)}, nil
 	}
 	if a.store == nil || !strings.HasPrefix(key, KeyPrefix) {
 		return principal{}, errUnauthenticated

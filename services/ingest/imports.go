@@ -407,11 +407,13 @@ func (a *API) importMultipart(ctx context.Context, tenant string, mr *multipart.
 func (a *API) batch(ctx context.Context, tenant string, meta *importMeta) importer.Batch {
 	wh := meta.template.Webhook
 	quota := a.recordQuota(ctx) // the tenant's records per import
+	_, quotas := quotasOf(ctx)
 	return importer.Batch{
 		Tenant: tenant, Template: meta.template.Code,
-		Destination:  Snapshot(wh, ""), // the importer seals the auth header value
-		MaxRecords:   a.cfg.MaxRecords,
-		CheckRecords: quota.check,
+		Destination:   Snapshot(wh, ""), // the importer seals the auth header value
+		MaxRecords:    a.cfg.MaxRecords,
+		CheckRecords:  quota.check,
+		DeliveryShare: quotas.ticketShare(),
 	}
 }
 

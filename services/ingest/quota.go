@@ -24,6 +24,15 @@ type Quotas struct {
 	MaxRecords           int `json:"maxRecords"`           // records per import
 	MaxConcurrentUploads int `json:"maxConcurrentUploads"` // uploads still delivering at once
 	ImportsPerMinute     int `json:"importsPerMinute"`     // imports accepted per minute
+	// DeliveryShare is the tenant's weight when workers share their slots
+	// between tenants with pages waiting (1 to MaxDeliveryShare; 1 for
+	// every tenant without one, 0 read as 1). Its tickets carry it.
+	DeliveryShare int `json:"deliveryShare"`
+}
+
+// ticketShare is the delivery share a tenant's tickets carry: at least 1.
+func (q Quotas) ticketShare() uint32 {
+	return uint32(min(max(q.DeliveryShare, 1), MaxDeliveryShare)) // #nosec G115 -- clamped to 1..100
 }
 
 // LoadQuotas reads the default quotas: HOOKLINE_QUOTA_MAX_RECORDS,

@@ -27,12 +27,17 @@ type Tenant struct {
 }
 
 // QuotaSettings are a tenant's own quotas. A nil field takes the default of
-// the deployment (HOOKLINE_QUOTA_*); 0 means no limit.
+// the deployment (HOOKLINE_QUOTA_*); 0 means no limit. DeliveryShare is a
+// weight, not a limit: nil means 1, like every tenant without one.
 type QuotaSettings struct {
 	MaxRecords           *int `json:"maxRecords,omitempty"`
 	MaxConcurrentUploads *int `json:"maxConcurrentUploads,omitempty"`
 	ImportsPerMinute     *int `json:"importsPerMinute,omitempty"`
+	DeliveryShare        *int `json:"deliveryShare,omitempty"`
 }
+
+// MaxDeliveryShare bounds quotas.deliveryShare (1 to MaxDeliveryShare).
+const MaxDeliveryShare = 100
 
 // Apply returns the quotas in force: the tenant's own, the defaults for the rest.
 func (s QuotaSettings) Apply(defaults Quotas) Quotas {
@@ -46,10 +51,15 @@ func (s QuotaSettings) Apply(defaults Quotas) Quotas {
 	if s.ImportsPerMinute != nil {
 		q.ImportsPerMinute = *s.ImportsPerMinute
 	}
+	if s.DeliveryShare != nil {
+		q.DeliveryShare = *s.DeliveryShare
+	}
+	q.DeliveryShare = max(q.DeliveryShare, 1)
 	return q
 }
 
-// Validate reports every negative quota, naming its field.
+// Validate reports every negative quota and a delivery share out of its
+// range, naming the field.
 func (s QuotaSettings) Validate() FieldErrors {
 	var errs FieldErrors
 	for _, f := range []struct {
@@ -63,6 +73,10 @@ func (s QuotaSettings) Validate() FieldErrors {
 		if f.v != nil && *f.v < 0 {
 			errs = append(errs, &FieldError{Field: "quotas." + f.name, Message: "quotas." + f.name + " must be 0 (no limit) or more"})
 		}
+	}
+	if v := s.DeliveryShare; v != nil && (*v < 1 || *v > MaxDeliveryShare) {
+		errs = append(errs, &FieldError{Field: "quotas.deliveryShare",
+			Message: fmt.Sprintf("quotas.deliveryShare must be a whole number from 1 to %d: the tenant's weight when workers share their delivery slots (default 1)", MaxDeliveryShare)})
 	}
 	return errs
 }

@@ -62,10 +62,10 @@ func TestQuotaSettingsApply(t *testing.T) {
 		own  QuotaSettings
 		want Quotas
 	}{
-		{"none of its own", QuotaSettings{}, defaults},
-		{"its own records", QuotaSettings{MaxRecords: intp(7)}, Quotas{MaxRecords: 7, MaxConcurrentUploads: 5, ImportsPerMinute: 60}},
-		{"0 lifts a limit", QuotaSettings{ImportsPerMinute: intp(0)}, Quotas{MaxRecords: 100, MaxConcurrentUploads: 5}},
-		{"all its own", QuotaSettings{intp(1), intp(2), intp(3)}, Quotas{1, 2, 3}},
+		{"none of its own: share 1", QuotaSettings{}, Quotas{MaxRecords: 100, MaxConcurrentUploads: 5, ImportsPerMinute: 60, DeliveryShare: 1}},
+		{"its own records", QuotaSettings{MaxRecords: intp(7)}, Quotas{MaxRecords: 7, MaxConcurrentUploads: 5, ImportsPerMinute: 60, DeliveryShare: 1}},
+		{"0 lifts a limit", QuotaSettings{ImportsPerMinute: intp(0)}, Quotas{MaxRecords: 100, MaxConcurrentUploads: 5, DeliveryShare: 1}},
+		{"all its own", QuotaSettings{intp(1), intp(2), intp(3), intp(4)}, Quotas{1, 2, 3, 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.own.Apply(defaults); got != tc.want {
@@ -85,7 +85,12 @@ func TestTenantInputBuild(t *testing.T) {
 		{"no id", TenantInput{}, "id"},
 		{"bad id", TenantInput{ID: "a b"}, "id"},
 		{"long name", TenantInput{ID: "a", Name: strings.Repeat("n", 201)}, "name"},
-		{"negative quotas", TenantInput{ID: "a", Quotas: QuotaSettings{intp(-1), intp(1), intp(-5)}}, "quotas.maxRecords,quotas.importsPerMinute"},
+		{"negative quotas", TenantInput{ID: "a", Quotas: QuotaSettings{intp(-1), intp(1), intp(-5), nil}}, "quotas.maxRecords,quotas.importsPerMinute"},
+		{"share 1", TenantInput{ID: "a", Quotas: QuotaSettings{DeliveryShare: intp(1)}}, ""},
+		{"share at most", TenantInput{ID: "a", Quotas: QuotaSettings{DeliveryShare: intp(MaxDeliveryShare)}}, ""},
+		{"share 0", TenantInput{ID: "a", Quotas: QuotaSettings{DeliveryShare: intp(0)}}, "quotas.deliveryShare"},
+		{"share negative", TenantInput{ID: "a", Quotas: QuotaSettings{DeliveryShare: intp(-3)}}, "quotas.deliveryShare"},
+		{"share too large", TenantInput{ID: "a", Quotas: QuotaSettings{DeliveryShare: intp(MaxDeliveryShare + 1)}}, "quotas.deliveryShare"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tn, err := tc.in.Build()
@@ -119,7 +124,7 @@ func TestLoadQuotas(t *testing.T) {
 	}{
 		{"defaults: no limits", nil, Quotas{}, nil},
 		{"all set", map[string]string{"HOOKLINE_QUOTA_MAX_RECORDS": "1000", "HOOKLINE_QUOTA_MAX_CONCURRENT_UPLOADS": "5", "HOOKLINE_QUOTA_IMPORTS_PER_MINUTE": " 60 "},
-			Quotas{1000, 5, 60}, nil},
+			Quotas{MaxRecords: 1000, MaxConcurrentUploads: 5, ImportsPerMinute: 60}, nil},
 		{"negative", map[string]string{"HOOKLINE_QUOTA_MAX_RECORDS": "-1"}, Quotas{}, []string{"HOOKLINE_QUOTA_MAX_RECORDS"}},
 		{"not numbers", map[string]string{"HOOKLINE_QUOTA_MAX_CONCURRENT_UPLOADS": "five", "HOOKLINE_QUOTA_IMPORTS_PER_MINUTE": "1.5"}, Quotas{},
 			[]string{"HOOKLINE_QUOTA_MAX_CONCURRENT_UPLOADS", "HOOKLINE_QUOTA_IMPORTS_PER_MINUTE"}},
@@ -238,8 +243,8 @@ func TestAuthenticator(t *testing.T) {
 		quotas Quotas
 		err    error
 	}{
-		{"static-key-0123456789", "acme", Quotas{MaxRecords: 50, ImportsPerMinute: 9}, nil},
-		{stored, "zeta", Quotas{MaxRecords: 3, ImportsPerMinute: 9}, nil},
+		{"static-key-0123456789", "acme", Quotas{MaxRecords: 50, ImportsPerMinute: 9, DeliveryShare: 1}, nil},
+		{stored, "zeta", Quotas{MaxRecords: 3, ImportsPerMinute: 9, DeliveryShare: 1}, nil},
 		{"", "", Quotas{}, errUnauthenticated},
 		{"hl_unknown", "", Quotas{}, errUnauthenticated},
 		{strings.Repeat("x", 40), "", Quotas{}, errUnauthenticated}, // not hl_: the store is not asked

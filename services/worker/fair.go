@@ -18,10 +18,13 @@ type fetched struct {
 
 // fairQueue holds the tickets a worker has fetched ahead of its free slots,
 // one FIFO per tenant, and hands the next free slot to the tenant with
-// waiting tickets that holds the fewest slots (the one served longest ago
-// among equals). A tenant's FIFO is fair between its uploads by itself: an
-// upload has at most maxInFlight tickets, and a carried chain that ends
-// puts its ticket at the back. Safe for concurrent use.
+// waiting tickets that holds the fewest slots per unit of its delivery
+// share (the one served longest ago among equals): with shares 3 and 1 and
+// both backlogged, the first holds three slots for each of the second's.
+// Shares are all 1 unless tenants have quotas.deliveryShare. A tenant's
+// FIFO is fair between its uploads by itself: an upload has at most
+// maxInFlight tickets, and a carried chain that ends puts its ticket at
+// the back. Safe for concurrent use.
 type fairQueue struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantQueue // tenants with waiting or running tickets
@@ -37,6 +40,7 @@ type tenantQueue struct {
 	name    string
 	tickets []fetched // FIFO
 	running int
+	share   uint64 // weight: the delivery share of its latest ticket, at least 1
 	turn    uint64 // when this tenant was last served, or arrived if never
 	index   int    // in ready; -1 when it has no waiting ticket
 	fresh   bool   // never served: goes before tenants served already
@@ -63,10 +67,16 @@ func (q *fairQueue) push(f fetched) {
 		tq = &tenantQueue{name: name, turn: q.turn, index: -1, fresh: true}
 		q.tenants[name] = tq
 	}
+	share := shareOf(f.ticket)
+	changed := share != tq.share
+	tq.share = share
 	tq.tickets = append(tq.tickets, f)
 	q.waiting++
-	if tq.index < 0 {
+	switch {
+	case tq.index < 0:
 		heap.Push(&q.ready, tq)
+	case changed: // tickets queued with another share (before an upgrade)
+		heap.Fix(&q.ready, tq.index)
 	}
 	q.mu.Unlock()
 	signal(q.pushed)
@@ -120,8 +130,20 @@ func (q *fairQueue) held() int {
 	return q.waiting + q.running
 }
 
-// othersWait reports whether a tenant holding fewer slots than tenant has
-// a ticket waiting: a carried chain of tenant then yields its slot.
+// shareOf is a ticket's delivery share; tickets queued before tickets had
+// one (0) count as 1.
+func shareOf(t Ticket) uint64 { return uint64(max(t.GetDeliveryShare(), 1)) }
+
+// perShare returns a's and b's slots per unit of share on one scale, so
+// that x < y when a holds fewer per share than b (x/y is
+// (a.running/a.share) / (b.running/b.share), without division).
+func perShare(a, b *tenantQueue) (x, y uint64) {
+	return uint64(a.running) * b.share, uint64(b.running) * a.share // #nosec G115 -- running counts slots, never negative
+}
+
+// othersWait reports whether a tenant holding fewer slots per unit of share
+// than tenant has a ticket waiting: a carried chain of tenant then yields
+// its slot.
 func (q *fairQueue) othersWait(tenant string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -129,7 +151,8 @@ func (q *fairQueue) othersWait(tenant string) bool {
 		return false
 	}
 	tq := q.tenants[tenant]
-	return q.ready[0] != tq && q.ready[0].running < tq.running
+	x, y := perShare(q.ready[0], tq)
+	return q.ready[0] != tq && x < y
 }
 
 // drain removes and returns every waiting ticket.
@@ -168,14 +191,14 @@ func (q *fairQueue) top(n int) (top []TenantWaiting, tenants int) {
 	return top[:min(n, len(top))], len(top)
 }
 
-// readyHeap orders tenants by the slots they hold, then by when they were
-// last served (never first, in the order they came).
+// readyHeap orders tenants by the slots they hold per unit of share, then
+// by when they were last served (never first, in the order they came).
 type readyHeap []*tenantQueue
 
 func (h readyHeap) Len() int { return len(h) }
 func (h readyHeap) Less(i, j int) bool {
-	if h[i].running != h[j].running {
-		return h[i].running < h[j].running
+	if x, y := perShare(h[i], h[j]); x != y {
+		return x < y
 	}
 	if h[i].fresh != h[j].fresh {
 		return h[i].fresh

@@ -74,6 +74,112 @@ func TestFairQueueServesTheTenantHoldingFewestSlots(t *testing.T) {
 	}
 }
 
+func sharedTicket(tenant string, n int, share uint32) fetched {
+	f := tenantTicket(tenant, n)
+	f.ticket.DeliveryShare = share
+	return f
+}
+
+// TestFairQueueSplitsSlotsByShare: two tenants backlogged, every slot
+// given back in the order it was taken and handed out again at once. From
+// the moment the slots are full, they hold slots in the ratio of their
+// delivery shares (6 and 2 of 8 with shares 3 and 1), at every step, and
+// get hand-outs in that ratio. A ticket queued without a share counts 1.
+func TestFairQueueSplitsSlotsByShare(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		shareA       uint32
+		shareB       uint32
+		slots        int
+		wantA, wantB int // slots held in the steady state
+	}{
+		{"3:1 of 8", 3, 1, 8, 6, 2},
+		{"3:1 of 4", 3, 1, 4, 3, 1},
+		{"1:3 of 8", 1, 3, 8, 2, 6},
+		{"2:1 of 3", 2, 1, 3, 2, 1},
+		{"equal", 1, 1, 8, 4, 4},
+		{"tickets without a share count 1", 0, 1, 8, 4, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newFairQueue()
+			for i := range 500 {
+				q.push(sharedTicket("a", i, tc.shareA))
+				q.push(sharedTicket("b", i, tc.shareB))
+			}
+			var running []string // tenants of the slots, oldest first
+			handed := map[string]int{}
+			take := func() {
+				f, ok := q.pop()
+				if !ok {
+					t.Fatal("nothing to pop")
+				}
+				running = append(running, f.ticket.GetTenant())
+				handed[f.ticket.GetTenant()]++
+			}
+			for range tc.slots {
+				take()
+			}
+			clear(handed)
+			const rounds = 10
+			for step := range rounds * tc.slots {
+				q.done(running[0])
+				running = running[1:]
+				take()
+				held := map[string]int{}
+				for _, name := range running {
+					held[name]++
+				}
+				if held["a"] != tc.wantA || held["b"] != tc.wantB {
+					t.Fatalf("step %d: a holds %d, b %d; want %d and %d", step, held["a"], held["b"], tc.wantA, tc.wantB)
+				}
+			}
+			if handed["a"] != rounds*tc.wantA || handed["b"] != rounds*tc.wantB {
+				t.Fatalf("hand-outs a %d, b %d; want %d and %d", handed["a"], handed["b"], rounds*tc.wantA, rounds*tc.wantB)
+			}
+		})
+	}
+}
+
+// TestFairQueueYieldsBelowShare: a carried chain yields when the tenant
+// waiting holds fewer slots per unit of share than the chain's tenant,
+// and not at the split of the shares.
+func TestFairQueueYieldsBelowShare(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		runA, runB   int // slots held: a has share 3, b share 1
+		waits, chain string
+		want         bool
+	}{
+		{"b waits with none, a holds 4", 4, 0, "b", "a", true},
+		{"b waits with 1, a holds 3: the split", 3, 1, "b", "a", false},
+		{"a waits with 3, b holds 1: the split", 3, 1, "a", "b", false},
+		{"a waits with 2, b holds 1", 2, 1, "a", "b", true},
+		{"a waits with 3, b holds 2", 3, 2, "a", "b", true},
+		{"b waits with 1, a holds 4", 4, 1, "b", "a", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newFairQueue()
+			for i := range tc.runA {
+				q.push(sharedTicket("a", i, 3))
+			}
+			for i := range tc.runB {
+				q.push(sharedTicket("b", i, 1))
+			}
+			for range tc.runA + tc.runB {
+				q.pop()
+			}
+			if q.tenants["a"] != nil && q.tenants["a"].running != tc.runA || q.tenants["b"] != nil && q.tenants["b"].running != tc.runB {
+				t.Fatalf("setup: running a %+v, b %+v", q.tenants["a"], q.tenants["b"])
+			}
+			share := map[string]uint32{"a": 3, "b": 1}
+			q.push(sharedTicket(tc.waits, 99, share[tc.waits]))
+			if got := q.othersWait(tc.chain); got != tc.want {
+				t.Fatalf("othersWait(%s) = %v, want %v", tc.chain, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestPoolServesAnotherTenantAheadOfABacklog: with one slot, tenant B's
 // ticket published behind 50 of tenant A's is handled after at most one
 // of A's more.
@@ -241,7 +347,7 @@ func TestChainYieldsToAWaitingTenant(t *testing.T) {
 	}
 	fq.push(tenantTicket("bravo", 0)) // bravo waits, holding none
 	yctx := context.WithValue(ctx, yieldKey{}, yieldTo{fq, "acme"})
-	if err := d.Handle(yctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme"}, Token: "1.1"}); err != nil {
+	if err := d.Handle(yctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme", DeliveryShare: 3}, Token: "1.1"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.pages(); len(got) != 1 || got[0] != 1 {
@@ -253,6 +359,13 @@ func TestChainYieldsToAWaitingTenant(t *testing.T) {
 	}
 	if n := info.CachedInfo().State.Msgs; n != 1 {
 		t.Fatalf("%d tickets published, want 1 (for page 2)", n)
+	}
+	raw, err := info.GetMsg(ctx, info.CachedInfo().State.FirstSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next, err := queue.DecodeTicket(raw.Data); err != nil || next.GetPage() != 2 || next.GetDeliveryShare() != 3 {
+		t.Fatalf("published ticket %v, %v; want page 2 with the delivery share 3 of the one before", next, err)
 	}
 	if u := upload(t, tr, id); u.DeliveredPages != 1 || u.Status != tracker.StatusDelivering {
 		t.Fatalf("upload %+v, want 1 delivered and still delivering", u)

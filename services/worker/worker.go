@@ -185,7 +185,7 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 				}
 				if last != nil && last.Outcome == tracker.Failed {
 					return &DeadError{Reason: last.Attempt.Error, Ticket: &hooklinev1.Ticket{
-						UploadId: call.Upload, Page: uint32(call.Page), Tenant: t.GetTenant(), Gen: t.GetGen()}} // #nosec G115 -- page numbers are far below 2^32
+						UploadId: call.Upload, Page: uint32(call.Page), Tenant: t.GetTenant(), Gen: t.GetGen(), DeliveryShare: t.GetDeliveryShare()}} // #nosec G115 -- page numbers are far below 2^32
 				}
 				return nil
 			case dec.Next == 0:
@@ -448,7 +448,7 @@ func (d *Deliverer) publishNext(ctx context.Context, t Ticket, dec tracker.Decis
 	if dec.Next <= 0 {
 		return nil
 	}
-	next := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(dec.Next), Tenant: t.GetTenant()} // #nosec G115 -- page numbers come from the tracker and are far below 2^32
+	next := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(dec.Next), Tenant: t.GetTenant(), DeliveryShare: t.GetDeliveryShare()} // #nosec G115 -- page numbers come from the tracker and are far below 2^32
 	if err := d.q.PublishTicket(context.WithoutCancel(ctx), next, dec.Gen); err != nil {
 		return fmt.Errorf("publish ticket of page %d: %w", dec.Next, err)
 	}

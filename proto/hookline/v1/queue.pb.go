@@ -121,7 +121,11 @@ type Ticket struct {
 	Tenant   string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// The upload's retry generation when the ticket was published: a ticket of
 	// an older generation (left over from before a manual retry) is dropped.
-	Gen           uint32 `protobuf:"varint,4,opt,name=gen,proto3" json:"gen,omitempty"`
+	Gen uint32 `protobuf:"varint,4,opt,name=gen,proto3" json:"gen,omitempty"`
+	// The tenant's quotas.deliveryShare when the ticket was published: its
+	// weight when workers share their slots between tenants. 0 (a ticket
+	// queued before the field existed) means 1.
+	DeliveryShare uint32 `protobuf:"varint,5,opt,name=delivery_share,json=deliveryShare,proto3" json:"delivery_share,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,6 +184,13 @@ func (x *Ticket) GetTenant() string {
 func (x *Ticket) GetGen() uint32 {
 	if x != nil {
 		return x.Gen
+	}
+	return 0
+}
+
+func (x *Ticket) GetDeliveryShare() uint32 {
+	if x != nil {
+		return x.DeliveryShare
 	}
 	return 0
 }
@@ -298,12 +309,13 @@ const file_hookline_v1_queue_proto_rawDesc = "" +
 	"\frecord_count\x18\x03 \x01(\rR\vrecordCount\x12\x18\n" +
 	"\arecords\x18\x04 \x01(\fR\arecords\x12\x1d\n" +
 	"\n" +
-	"records_s2\x18\x05 \x01(\fR\trecordsS2\"c\n" +
+	"records_s2\x18\x05 \x01(\fR\trecordsS2\"\x8a\x01\n" +
 	"\x06Ticket\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x12\n" +
 	"\x04page\x18\x02 \x01(\rR\x04page\x12\x16\n" +
 	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x10\n" +
-	"\x03gen\x18\x04 \x01(\rR\x03gen\"\x98\x02\n" +
+	"\x03gen\x18\x04 \x01(\rR\x03gen\x12%\n" +
+	"\x0edelivery_share\x18\x05 \x01(\rR\rdeliveryShare\"\x98\x02\n" +
 	"\x0fUploadCompleted\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +

@@ -69,6 +69,9 @@ type Batch struct {
 	MaxRecords  int                 // records per import; 0: no limit
 	// CheckRecords may refuse an import once it has n records (a quota).
 	CheckRecords func(n int) error
+	// DeliveryShare is the tenant's weight in the workers' scheduling, put
+	// on every ticket (0 means 1).
+	DeliveryShare uint32
 }
 
 // Meta is what an import may say after its records (a multipart form's
@@ -248,7 +251,7 @@ func (s *Staged) Commit(ctx context.Context, m Meta) (*Accepted, error) {
 		return nil, fmt.Errorf("%w: store upload: %w", ErrUnavailable, err)
 	}
 	for page := 1; page <= release; page++ {
-		err := s.im.queue.PublishTicket(ctx, &hooklinev1.Ticket{UploadId: s.id, Page: uint32(page), Tenant: u.Tenant}, 0)
+		err := s.im.queue.PublishTicket(ctx, &hooklinev1.Ticket{UploadId: s.id, Page: uint32(page), Tenant: u.Tenant, DeliveryShare: s.batch.DeliveryShare}, 0)
 		if err != nil {
 			// Tickets already published find no upload and are dropped.
 			_ = s.im.store.Delete(context.WithoutCancel(ctx), s.id, u.Tenant)

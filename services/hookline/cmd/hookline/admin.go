@@ -125,15 +125,16 @@ func (o *optionalInt) Set(s string) error {
 func adminCreateTenant(ctx context.Context, args []string) error {
 	fs, id := adminFlags("tenants create", "id", "tenant id: 1 to 64 letters, digits, '-' or '_' (required)")
 	name := fs.String("name", "", "display name (default the id)")
-	var maxRecords, maxConcurrent, perMinute optionalInt
+	var maxRecords, maxConcurrent, perMinute, share optionalInt
 	fs.Var(&maxRecords, "max-records", "records per import (0: no limit; default the server's)")
 	fs.Var(&maxConcurrent, "max-concurrent-uploads", "uploads delivering at once (0: no limit; default the server's)")
 	fs.Var(&perMinute, "imports-per-minute", "imports accepted per minute (0: no limit; default the server's)")
+	fs.Var(&share, "delivery-share", "weight when workers share delivery slots between tenants, 1 to 100 (default 1)")
 	if err := parseRequired(fs, args, id, "--id"); err != nil {
 		return err
 	}
 	quotas := map[string]int{}
-	for k, o := range map[string]optionalInt{"maxRecords": maxRecords, "maxConcurrentUploads": maxConcurrent, "importsPerMinute": perMinute} {
+	for k, o := range map[string]optionalInt{"maxRecords": maxRecords, "maxConcurrentUploads": maxConcurrent, "importsPerMinute": perMinute, "deliveryShare": share} {
 		if o.v != nil {
 			quotas[k] = *o.v
 		}

@@ -137,7 +137,7 @@ func TestAdminTenantsAndKeys(t *testing.T) {
 	var tv tenantView
 	_ = json.Unmarshal(data, &tv)
 	if tv.ID != "zeta" || tv.Name != "Zeta Corp" || tv.Quotas["maxRecords"] != 1000 || tv.EffectiveQuotas["maxRecords"] != 1000 ||
-		tv.EffectiveQuotas["maxConcurrentUploads"] != 0 {
+		tv.EffectiveQuotas["maxConcurrentUploads"] != 0 || tv.EffectiveQuotas["deliveryShare"] != 1 {
 		t.Fatalf("created tenant = %s", data)
 	}
 	for _, tc := range []struct {
@@ -151,6 +151,9 @@ func TestAdminTenantsAndKeys(t *testing.T) {
 		{"bad id", `{"id":"no spaces"}`, http.StatusBadRequest, "id"},
 		{"negative quota", `{"id":"q","quotas":{"maxConcurrentUploads":-1}}`, http.StatusBadRequest, "quotas.maxConcurrentUploads"},
 		{"unknown quota", `{"id":"q","quotas":{"maxRecs":1}}`, http.StatusBadRequest, "maxRecs"},
+		{"delivery share 0", `{"id":"q","quotas":{"deliveryShare":0}}`, http.StatusBadRequest, "quotas.deliveryShare"},
+		{"delivery share over 100", `{"id":"q","quotas":{"deliveryShare":101}}`, http.StatusBadRequest, "quotas.deliveryShare"},
+		{"delivery share not whole", `{"id":"q","quotas":{"deliveryShare":1.5}}`, http.StatusBadRequest, "quotas.deliveryShare"},
 		{"not JSON", `{`, http.StatusBadRequest, ""},
 	} {
 		t.Run("create/"+tc.name, func(t *testing.T) {
