@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -66,5 +67,74 @@ func TestSmallUploadOvertakesAnotherTenantsFlood(t *testing.T) {
 		if u := e.client.WaitFinished(keyA, id, 60*time.Second); u.Status != "completed" || u.DeliveredPages != floodPages {
 			t.Fatalf("flood upload %s = %+v, want completed", id, u)
 		}
+	}
+}
+
+// Delivery shares: tenant gold (quotas.deliveryShare 3) and tenant basic
+// (the default, 1) each queue 10 uploads of 40 pages (maxInFlight 8, 10 ms
+// per page) before two workers start: both are backlogged from the first
+// page. The workers give gold about 3 slots for each of basic's, so when
+// gold's 400th page arrives basic has had about a third as many (all of
+// them with equal shares); it must have had fewer than half.
+func TestDeliveryShareSplitsTheWorkers(t *testing.T) {
+	const (
+		uploads = 10
+		pages   = 40
+		total   = uploads * pages
+	)
+	e := newEnv(t, withAdmin())
+	gold := e.newTenant("gold", map[string]int{"deliveryShare": 3})
+	basic := e.newTenant("basic", nil)
+	var tv tenantView
+	if err := json.Unmarshal(e.client.MustCall(testAdminToken, http.MethodGet, "/v1/admin/tenants/gold", nil, http.StatusOK), &tv); err != nil {
+		t.Fatal(err)
+	}
+	if tv.Quotas["deliveryShare"] != 3 || tv.EffectiveQuotas["deliveryShare"] != 3 {
+		t.Fatalf("tenant gold = %+v, want delivery share 3", tv)
+	}
+
+	var goldPages, basicPages atomic.Int64
+	basicAtLast := atomic.Int64{} // basic's pages received when gold's last arrived
+	basicAtLast.Store(-1)
+	busy := func(count func()) apitest.Respond {
+		return func(w http.ResponseWriter, r *http.Request, _ apitest.Request, _ int) {
+			select {
+			case <-time.After(10 * time.Millisecond): // a busy endpoint
+			case <-r.Context().Done():
+				return
+			}
+			count()
+			w.WriteHeader(http.StatusOK)
+		}
+	}
+	goldRcv := apitest.NewReceiver(t, busy(func() {
+		if goldPages.Add(1) == total {
+			basicAtLast.CompareAndSwap(-1, basicPages.Load())
+		}
+	}))
+	basicRcv := apitest.NewReceiver(t, busy(func() { basicPages.Add(1) }))
+	e.client.PutTemplate(gold, "GOLD", map[string]any{"url": goldRcv.HookURL(), "chunkSize": 1, "maxInFlight": 8})
+	e.client.PutTemplate(basic, "BASIC", map[string]any{"url": basicRcv.HookURL(), "chunkSize": 1, "maxInFlight": 8})
+
+	ids := map[string][]string{}
+	for range uploads { // interleaved, so neither tenant's tickets are all ahead in the queue
+		for key, template := range map[string]string{gold: "GOLD", basic: "BASIC"} {
+			acc := e.client.ImportJSON(key, map[string]any{"template": template, "records": apitest.Records(pages), "authHeaderValue": "x"})
+			ids[key] = append(ids[key], acc.UploadID)
+		}
+	}
+	e.startWorker()
+	e.startWorker()
+	for _, key := range []string{gold, basic} {
+		for _, id := range ids[key] {
+			if u := e.client.WaitFinished(key, id, 60*time.Second); u.Status != "completed" || u.DeliveredPages != pages {
+				t.Fatalf("upload %s = %+v, want completed", id, u)
+			}
+		}
+	}
+	at := basicAtLast.Load()
+	t.Logf("when gold (share 3) had all %d pages delivered, basic (share 1) had %d", total, at)
+	if at < 0 || at >= total/2 {
+		t.Errorf("when gold had all %d pages delivered, basic had %d, want fewer than %d", total, at, total/2)
 	}
 }
