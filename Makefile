@@ -65,9 +65,10 @@ KUBECONFORM = bin/kubeconform -strict -summary -kubernetes-version 1.30.0 -skip 
 	-schema-location '$(K8S_SCHEMAS)/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json' \
 	-schema-location '$(K8S_SCHEMAS)/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json'
 
-# The deployment files: the Helm chart linted, rendered with its defaults
-# and with every option on, and validated against the schemas; the alert
-# rules checked and unit-tested with promtool.
+# The deployment files: the Helm chart linted, rendered with its defaults,
+# with every option on and with the redis_exporter reading the Secret, and
+# validated against the schemas; the alert rules checked and unit-tested
+# with promtool.
 deploy-check: deps
 	@mkdir -p bin
 	@test -x bin/helm || GOBIN=$(CURDIR)/bin go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
@@ -77,6 +78,9 @@ deploy-check: deps
 	bin/helm lint --strict $(CHART) -f $(CHART)/ci/all-on-values.yaml
 	bin/helm template hookline $(CHART) | $(KUBECONFORM) -
 	bin/helm template hookline $(CHART) -f $(CHART)/ci/all-on-values.yaml | $(KUBECONFORM) -
+	bin/helm template hookline $(CHART) --set redisExporter.enabled=true --set redisExporter.passwordKey=REDIS_PASSWORD | $(KUBECONFORM) -
+	@bin/helm template hookline $(CHART) -f $(CHART)/ci/all-on-values.yaml --show-only templates/redis-exporter.yaml 2>/dev/null | grep -q 'app.kubernetes.io/part-of: hookline' \
+	  || { echo "deploy-check: the redis_exporter pods must carry the labels the PodMonitor selects"; exit 1; }
 	@! bin/helm template hookline $(CHART) -f $(CHART)/ci/all-on-values.yaml --show-only templates/worker.yaml 2>/dev/null | grep -q '^  replicas:' \
 	  || { echo "deploy-check: with KEDA on, the worker Deployment must not set replicas"; exit 1; }
 	@scripts/ensure-promtool.sh
