@@ -71,6 +71,7 @@ type Deliverer struct {
 	now     func() time.Time
 	bufs    sync.Pool
 	tmpl    TemplateSource // nil: sign with the upload's snapshot only
+	open    openGates
 	// pagesMaxAge: a page younger than this that is not found is taken for
 	// a lagging replica, not for lost (0: every miss is final).
 	pagesMaxAge time.Duration
@@ -140,7 +141,7 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 			// The template's gate: its rate limit, or its pause, may hold
 			// the page back. The lease stays ours if Redis fails here: the
 			// message's next delivery takes it over.
-			g, gerr := d.tr.Gate(ctx, u.Tenant, u.Template, u.Destination.Protection(pausedRecheck))
+			g, gerr := d.gate(ctx, u)
 			if gerr != nil {
 				return fmt.Errorf("tracker gate: %w", gerr)
 			}
