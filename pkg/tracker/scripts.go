@@ -43,20 +43,31 @@ local function holder(tok, mine)
   return 'other'
 end
 
--- done(page, gen): the "done" answer for a delivered or failed page, nil
--- for a page still to deliver.
-local function done(page, gen)
+-- int(n) is the text of the whole number n. Numbers are turned into text
+-- here, once each: Lua and Redis would turn them with printf's
+-- floating-point path, which costs more than the commands that take them.
+local function int(n) return string.format('%d', n) end
+local page, now = a.page, a.now
+local pg, nowS = int(page), int(now)
+local gen -- the upload's generation, read below
+
+-- done(): the "done" answer for a delivered or failed page, nil for a page
+-- still to deliver.
+local function done()
   local failed = false
-  if redis.call('SISMEMBER', D, page) == 0 then
-    if redis.call('HEXISTS', F, page) == 0 then return nil end
+  if redis.call('SISMEMBER', D, pg) == 0 then
+    if redis.call('HEXISTS', F, pg) == 0 then return nil end
     failed = true
   end
-  return {kind = 'done', page = page, next = tonumber(redis.call('HGET', P, 'r:'..page) or '0'), gen = gen,
+  return {kind = 'done', page = page, next = tonumber(redis.call('HGET', P, 'r:'..pg) or '0'), gen = gen,
     failed = failed, announce = redis.call('HGET', U, 'announce') == '1'}
 end
 
-if redis.call('EXISTS', U) == 0 then return '{"kind":"gone"}' end
-local gen = tonumber(redis.call('HGET', U, 'gen') or '0')
+-- The record's fields the scripts decide on, in one read. Create writes
+-- every field at once: a record without a status is none.
+local rec = redis.call('HMGET', U, 'status', 'gen', 'totalPages', 'released')
+if not rec[1] then return '{"kind":"gone"}' end
+gen = tonumber(rec[2] or '0')
 -- A ticket or an attempt from before a manual retry: the retry owns the page.
 if a.gen < gen then return '{"kind":"stale"}' end
 `
@@ -66,10 +77,11 @@ if a.gen < gen then return '{"kind":"stale"}' end
 // reply (kinds send, done, busy, wait, gone, stale, superseded).
 var beginScript = redis.NewScript(preludeLua + `
 if later(a.token) then return '{"kind":"superseded"}' end
-local page, now = a.page, a.now
-local d = done(page, gen)
+local d = done()
 if d then return cjson.encode(d) end
-local lease = redis.call('HGET', P, 'l:'..page)
+-- The page's lease, next attempt time and attempts.
+local state = redis.call('HMGET', P, 'l:'..pg, 'n:'..pg, 'a:'..pg)
+local lease = state[1]
 if lease then
   local tok, exp = string.match(lease, '^(.*)|(%d+)$')
   local h = holder(tok, a.token)
@@ -78,11 +90,11 @@ if lease then
     return cjson.encode({kind = 'busy', page = page, wait = tonumber(exp) - now})
   end
 end
-local nextAt = tonumber(redis.call('HGET', P, 'n:'..page) or '0')
+local nextAt = tonumber(state[2] or '0')
 if nextAt > now then return cjson.encode({kind = 'wait', page = page, wait = nextAt - now}) end
-redis.call('HSET', P, 'l:'..page, a.token..'|'..(now + a.lease))
+redis.call('HSET', P, 'l:'..pg, a.token..'|'..int(now + a.lease))
 local u = redis.call('HMGET', U, 'template', 'totalRecords', 'totalPages', 'extra', 'dest', 'tenant', 'createdAt')
-return cjson.encode({kind = 'send', page = page, gen = gen, attempts = tonumber(redis.call('HGET', P, 'a:'..page) or '0'),
+return cjson.encode({kind = 'send', page = page, gen = gen, attempts = tonumber(state[3] or '0'),
   upload = {template = u[1] or '', totalRecords = tonumber(u[2] or '0'), totalPages = tonumber(u[3] or '0'),
     extra = u[4] or '', dest = u[5] or '', tenant = u[6] or '', createdAt = tonumber(u[7] or '0')}})
 `)
@@ -96,7 +108,7 @@ return cjson.encode({kind = 'send', page = page, gen = gen, attempts = tonumber(
 // begin would let it go now: the answer is then "send" for that page.
 var finishScript = redis.NewScript(preludeLua + `
 local superseded = later(a.token)
-local page, now, outcome = a.page, a.now, a.outcome
+local outcome = a.outcome
 -- answer: a superseded caller is told so, with what this call recorded.
 local function answer(r)
   if superseded then r.kind = 'superseded' end
@@ -104,92 +116,94 @@ local function answer(r)
 end
 local function logAttempt()
   if a.record and a.record ~= '' then
-    redis.call('RPUSH', LOG, a.record)
-    redis.call('LTRIM', LOG, -a.logCap, -1)
-    redis.call('HINCRBY', U, 'logged', 1)
+    if redis.call('RPUSH', LOG, a.record) > a.logCap then redis.call('LTRIM', LOG, int(-a.logCap), '-1') end
+    redis.call('HINCRBY', U, 'logged', '1')
   end
 end
-if redis.call('SISMEMBER', D, page) == 1 then return answer(done(page, gen)) end
-if redis.call('HEXISTS', F, page) == 1 then
+if redis.call('SISMEMBER', D, pg) == 1 then return answer(done()) end
+if redis.call('HEXISTS', F, pg) == 1 then
   if outcome == 'delivered' then
     -- A late 2xx from a second copy of the ticket (its lease had lapsed):
     -- the page was delivered after all, so it leaves the failure log.
     logAttempt()
-    redis.call('HDEL', F, page)
-    redis.call('SADD', D, page)
+    redis.call('HDEL', F, pg)
+    redis.call('SADD', D, pg)
     if redis.call('HGET', U, 'status') == 'failed' and redis.call('HLEN', F) == 0 then
       -- Announced as failed, now completed: announce again (a new
       -- completedAt gives the event a new id) and let its pages be purged.
-      redis.call('HSET', U, 'status', 'completed', 'completedAt', now, 'announce', '1')
+      redis.call('HSET', U, 'status', 'completed', 'completedAt', nowS, 'announce', '1')
     end
-    redis.call('HSET', U, 'updatedAt', now)
+    redis.call('HSET', U, 'updatedAt', nowS)
   end
-  return answer(done(page, gen))
+  return answer(done())
 end
-local lease = redis.call('HGET', P, 'l:'..page)
+-- c:<page> is "<token>|<attempt>" of the retrying attempt counted last.
+local counted = 'c:'..pg
+local state = redis.call('HMGET', P, 'l:'..pg, counted)
+local lease = state[1]
 if lease then
   local h = holder(string.match(lease, '^(.*)|%d+$') or '', a.token)
   if h == 'ours' then
-    redis.call('HDEL', P, 'l:'..page)
+    redis.call('HDEL', P, 'l:'..pg)
   elseif h == 'newer' then
     superseded = true
   end
 end
--- c:<page> is "<token>|<attempt>" of the retrying attempt counted last.
-local counted = 'c:'..page
-local mark = a.token..'|'..a.attempt
+local mark = a.token..'|'..int(a.attempt)
 local wait = {kind = 'wait', page = page, wait = math.max(a.nextAt - now, 0)}
-if outcome == 'retrying' and a.attempt > 0 and redis.call('HGET', P, counted) == mark then
+if outcome == 'retrying' and a.attempt > 0 and state[2] == mark then
   -- This attempt is counted already: the same call ran twice (a client
   -- resends a pipeline whose answers it lost). Another delivery's attempt
   -- with the same number is an attempt of its own and is counted.
   return answer(wait)
 end
 logAttempt()
-redis.call('HSET', U, 'updatedAt', now)
+redis.call('HSET', U, 'updatedAt', nowS)
 if outcome == 'released' then return answer({kind = 'released', page = page}) end
-redis.call('HINCRBY', P, 'a:'..page, 1)
+redis.call('HINCRBY', P, 'a:'..pg, '1')
 if outcome == 'retrying' then
-  redis.call('HSET', P, 'n:'..page, a.nextAt)
+  redis.call('HSET', P, 'n:'..pg, int(a.nextAt))
   if a.attempt > 0 then redis.call('HSET', P, counted, mark) end
   return answer(wait)
 end
-redis.call('HDEL', P, 'n:'..page, counted)
+redis.call('HDEL', P, 'n:'..pg, counted)
 if outcome == 'delivered' then
-  redis.call('SADD', D, page)
+  redis.call('SADD', D, pg)
 else
-  redis.call('HSET', F, page, a.failure)
+  redis.call('HSET', F, pg, a.failure)
 end
 -- The next page: the window's next one, else a page queued by a retry.
-local total = tonumber(redis.call('HGET', U, 'totalPages'))
-local window = tonumber(redis.call('HGET', U, 'released'))
-local nxt = 0
+local total, window = tonumber(rec[3]), tonumber(rec[4])
+local nxt, nx = 0, '0' -- the next page, and its text
 if window < total then
   nxt = window + 1
-  redis.call('HSET', U, 'released', nxt)
+  nx = int(nxt)
+  redis.call('HSET', U, 'released', nx)
 else
-  nxt = tonumber(redis.call('LPOP', Q) or '0')
+  nx = redis.call('LPOP', Q) or '0'
+  nxt = tonumber(nx)
 end
-redis.call('HSET', P, 'r:'..page, nxt)
+redis.call('HSET', P, 'r:'..pg, nx)
 local r = {kind = 'done', page = page, next = nxt, gen = gen, failed = outcome == 'failed', recorded = true}
 local delivered = redis.call('SCARD', D)
 local failed = redis.call('HLEN', F)
-if delivered + failed >= total and redis.call('HGET', U, 'status') == 'delivering' then
+if delivered + failed >= total and rec[1] == 'delivering' then
   local status = 'completed'
   if failed > 0 then status = 'failed' end
-  redis.call('HSET', U, 'status', status, 'completedAt', now, 'announce', '1')
+  redis.call('HSET', U, 'status', status, 'completedAt', nowS, 'announce', '1')
   r.announce = true
   r.completed = {status = status, delivered = delivered, failed = failed, at = now}
   if a.retention > 0 then
-    for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], a.retention) end
+    for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], int(a.retention)) end
   end
 elseif a.carry > 0 and outcome == 'delivered' and nxt > 0 and not superseded
-   and redis.call('SISMEMBER', D, nxt) == 0 and redis.call('HEXISTS', F, nxt) == 0
-   and not redis.call('HGET', P, 'l:'..nxt)
-   and tonumber(redis.call('HGET', P, 'n:'..nxt) or '0') <= now then
-  redis.call('HSET', P, 'l:'..nxt, a.token..'|'..(now + a.carry))
-  return cjson.encode({kind = 'send', page = nxt, gen = gen, recorded = true,
-    attempts = tonumber(redis.call('HGET', P, 'a:'..nxt) or '0')})
+   and redis.call('SISMEMBER', D, nx) == 0 and redis.call('HEXISTS', F, nx) == 0 then
+  -- The next page's lease, next attempt time and attempts.
+  local np = redis.call('HMGET', P, 'l:'..nx, 'n:'..nx, 'a:'..nx)
+  if not np[1] and tonumber(np[2] or '0') <= now then
+    redis.call('HSET', P, 'l:'..nx, a.token..'|'..int(now + a.carry))
+    return cjson.encode({kind = 'send', page = nxt, gen = gen, recorded = true, attempts = tonumber(np[3] or '0')})
+  end
 end
 return answer(r)
 `)
