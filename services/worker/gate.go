@@ -35,10 +35,22 @@ func (d *Deliverer) gate(ctx context.Context, u *tracker.Upload) (tracker.Gate, 
 		return tracker.Gate{Kind: tracker.Go}, nil
 	}
 	g, err := d.tr.Gate(ctx, u.Tenant, u.Template, p)
-	if err == nil && byHandOnly && g.Kind == tracker.Go && !g.Probe {
+	switch {
+	case err != nil:
+	case g.Kind != tracker.Go || g.Probe:
+		// Held back or probing, through whichever upload asked: the
+		// template's other uploads ask again too.
+		d.open.close(ref)
+	case byHandOnly:
 		d.open.keep(ref, now.Add(openFor))
 	}
 	return g, err
+}
+
+func (o *openGates) close(ref templateRef) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.until, ref)
 }
 
 func (o *openGates) isOpen(ref templateRef, now time.Time) bool {

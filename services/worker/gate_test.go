@@ -70,3 +70,21 @@ func TestGateAskedOncePerOpenForWhenOnlyAPauseByHandCanHold(t *testing.T) {
 		})
 	}
 }
+
+func TestGateClosedForEveryUploadOnceAnyIsHeld(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	tr := &gateCounter{answer: tracker.Gate{Kind: tracker.Go}}
+	d := &Deliverer{tr: tr, now: func() time.Time { return now }}
+	old := &tracker.Upload{Tenant: "acme", Template: "T"}                                                                // imported before pauseAfterFailures was set
+	protected := &tracker.Upload{Tenant: "acme", Template: "T", Destination: tracker.Destination{PauseAfterFailures: 3}} // asks for every page
+	if _, err := d.gate(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	tr.answer = tracker.Gate{Kind: tracker.Held, Wait: time.Second}
+	if g, _ := d.gate(context.Background(), protected); g.Kind != tracker.Held {
+		t.Fatalf("protected upload: gate = %+v, want held", g)
+	}
+	if g, _ := d.gate(context.Background(), old); g.Kind != tracker.Held || tr.calls != 3 {
+		t.Fatalf("older upload after the template was held: gate = %+v after %d calls, want held after 3", g, tr.calls)
+	}
+}
