@@ -222,6 +222,7 @@ func noisyStep(ctx context.Context, c *cluster, a *api, rcFlood *receiver, s set
 	if err != nil {
 		return err
 	}
+	floodStart := time.Now()
 	f := startFlood(ctx, a, rcFlood, floodBody)
 	for rcFlood.count.Load() == 0 && f.importing() {
 		time.Sleep(time.Millisecond)
@@ -231,12 +232,14 @@ func noisyStep(ctx context.Context, c *cluster, a *api, rcFlood *receiver, s set
 		return err
 	}
 	<-f.accepted
+	floodAccepted := time.Since(floodStart)
 	left := int64(floodUploads*floodPages) - rcFlood.count.Load()
 	draining, err := smallRuns(ctx, b, rc, smallBody, func() bool { return rcFlood.count.Load() < floodUploads*floodPages*9/10 })
 	if err != nil {
 		return err
 	}
-	if _, ok := rcFlood.wait(10 * time.Minute); !ok {
+	floodEnd, ok := rcFlood.wait(10 * time.Minute)
+	if !ok {
 		return fmt.Errorf("the flood: only %d pages received", rcFlood.count.Load())
 	}
 	cpuNote(rep, "step 6, tenant B", cw.end())
@@ -268,18 +271,21 @@ func noisyStep(ctx context.Context, c *cluster, a *api, rcFlood *receiver, s set
 	if err != nil {
 		return err
 	}
+	secondStart := time.Now()
 	f = startFlood(ctx, a, rcFlood, floodBody)
 	<-f.accepted
 	if f.err != nil {
 		return f.err
 	}
+	secondAccepted := time.Since(secondStart)
 	behindLeft := int64(floodUploads*floodPages) - rcFlood.count.Load()
 	behind, err := burst(ctx, a, rc, oneBody)
 	if err != nil {
 		return err
 	}
 	afterBurst := int64(floodUploads*floodPages) - rcFlood.count.Load()
-	if _, ok := rcFlood.wait(10 * time.Minute); !ok {
+	secondEnd, ok := rcFlood.wait(10 * time.Minute)
+	if !ok {
 		return fmt.Errorf("the second flood: only %d pages received", rcFlood.count.Load())
 	}
 	cpuNote(rep, "step 6, 1,000 tenants", cw.end())
@@ -321,5 +327,9 @@ func noisyStep(ctx context.Context, c *cluster, a *api, rcFlood *receiver, s set
 		figure(behind), "the same burst, no flood: " + figure(quiet), fmt.Sprintf("p99 %.2f (%.2f against one upload alone)", r99, ratio(behind, single, 99)),
 		"p99 ≤ 3 × alone", yesNo(r99 <= 3)})
 	rep.note("Step 6: %s of the second flood's pages were still queued when the last of the 1,000 tenants' pages had arrived.", num(float64(afterBurst)))
+	total := float64(floodUploads * floodPages)
+	rep.note("Step 6, tenant A's floods, from the first import sent: with tenant B's uploads, imports all accepted after %s, last page received after %s (%s pages/s); with the 1,000 tenants' burst, %s and %s (%s pages/s).",
+		secs(floodAccepted), secs(floodEnd.Sub(floodStart)), num(total/floodEnd.Sub(floodStart).Seconds()),
+		secs(secondAccepted), secs(secondEnd.Sub(secondStart)), num(total/secondEnd.Sub(secondStart).Seconds()))
 	return nil
 }

@@ -93,6 +93,7 @@ type API struct {
 	log       *zap.Logger
 	events    TemplateEvents // nil: changes of state are not announced
 	sender    Sender         // test requests
+	pacer     *importPacer   // nil: imports neither marked light nor paced
 }
 
 // NewAPI builds the API. keys maps API keys to tenants (HOOKLINE_API_KEYS);
@@ -531,6 +532,7 @@ type Metrics struct {
 	// tenants' template codes are unbounded).
 	stateChanges *prometheus.CounterVec
 	tests        *prometheus.CounterVec
+	deferred     prometheus.Counter // seconds heavy imports waited for light work (light.go)
 }
 
 // NewMetrics registers the ingest metrics with reg.
@@ -547,8 +549,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Templates paused or resumed with POST /v1/templates/{code}/pause or /resume, by change."}, []string{"change"}),
 		tests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookline_template_tests_total",
 			Help: "Test requests (POST /v1/templates/{code}/test) by outcome (delivered, failed)."}, []string{"outcome"}),
+		deferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_import_deferred_seconds_total",
+			Help: "Time imports of tenants with much work under way waited between pages while another tenant's light work was marked."}),
 	}
-	reg.MustRegister(m.uploads, m.records, m.pages, m.rejected, m.requests, m.latency, m.stateChanges, m.tests)
+	reg.MustRegister(m.uploads, m.records, m.pages, m.rejected, m.requests, m.latency, m.stateChanges, m.tests, m.deferred)
 	return m
 }
 

@@ -135,6 +135,7 @@ func (a *API) runImport(w http.ResponseWriter, r *http.Request, tenant string) [
 		return nil
 	}
 	defer adm.Release(r.Context()) // no-op once accepted
+	defer a.pacer.begin(tenant)()
 	var res *importer.Accepted
 	switch mt {
 	case "application/json":
@@ -414,6 +415,7 @@ func (a *API) batch(ctx context.Context, tenant string, meta *importMeta) import
 		MaxRecords:    a.cfg.MaxRecords,
 		CheckRecords:  quota.check,
 		DeliveryShare: quotas.ticketShare(),
+		Pace:          a.pacer.pacing(tenant),
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/hookline/hookline/pkg/ops"
 	"github.com/hookline/hookline/pkg/queue"
 	"github.com/hookline/hookline/pkg/records"
+	"github.com/hookline/hookline/pkg/sched"
 	"github.com/hookline/hookline/pkg/tracker"
 	"github.com/hookline/hookline/pkg/webhook"
 	"github.com/hookline/hookline/services/ingest/importer"
@@ -162,9 +163,10 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 		return err
 	}
 	tr := tracker.New(d.Redis, tracker.WithPrefix(cfg.RedisPrefix), tracker.WithRetention(cfg.Retention))
+	light := sched.New(d.NATS, log)
 	limiter := NewQuotaLimiter(d.Redis, tr, cfg.Retention, d.Registry, log)
 	api := NewAPI(cfg.API, cfg.APIKeys, templates, tr, q, cfg.Secrets, NewMetrics(d.Registry), log,
-		WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter), WithTemplateEvents(q),
+		WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter), WithTemplateEvents(q), WithLight(light),
 		WithSender(webhook.NewClient(webhook.WithUserAgent("hookline/"+Version),
 			webhook.WithGuard(webhook.NewGuard(cfg.AllowPrivateNetworks, cfg.AllowedNetworks)))))
 	d.Registry.MustRegister(newPausedCollector(tr))
@@ -204,6 +206,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	if d.Ready != nil {
 		d.Ready(l.Addr().String())
 	}
+	g.Go(func() error { return light.Run(ctx) })
 	g.Go(func() error { return importer.NewJanitor(tr, q, time.Minute, importer.AbandonedAfter, log).Run(ctx) })
 	g.Go(func() error { return ops.Serve(ctx, srv, l, 60*time.Second, log) })
 	return g.Wait()

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookline/hookline/pkg/sched"
 )
 
 // fetched is a ticket message taken from the consumer and decoded, waiting
@@ -33,8 +35,23 @@ type fairQueue struct {
 	running int                     // tickets being handled, all tenants
 	turn    uint64                  // counts hand-outs, orders equals
 	pushed  chan struct{}           // a ticket was pushed (capacity 1)
-	freed   chan struct{}           // a ticket was finished (capacity 1)
+	freed   chan struct{}           // a ticket was finished, for the fetcher (capacity 1)
+	ended   chan struct{}           // a ticket was finished, for the starter (capacity 1)
+	light   *sched.Light            // light work marked across processes; nil: none
 }
+
+// Light and heavy work (package sched): a tenant is light in a worker
+// while the upload it delivers has at most sched.LightPages pages and it holds at
+// most lightTickets of the worker's tickets; it is marked light for every
+// process. While another tenant is marked, a tenant holding more than
+// lightTickets starts no ticket beyond heavyWhileLight running, and its
+// carried chains yield down to that: its deliveries at once, and the CPU
+// they take, shrink to a few, and the light tenant's steps wait behind
+// few others.
+const (
+	lightTickets    = 4
+	heavyWhileLight = 4
+)
 
 type tenantQueue struct {
 	name    string
@@ -47,7 +64,36 @@ type tenantQueue struct {
 }
 
 func newFairQueue() *fairQueue {
-	return &fairQueue{tenants: make(map[string]*tenantQueue), pushed: make(chan struct{}, 1), freed: make(chan struct{}, 1)}
+	return &fairQueue{tenants: make(map[string]*tenantQueue), pushed: make(chan struct{}, 1), freed: make(chan struct{}, 1), ended: make(chan struct{}, 1)}
+}
+
+// heavy reports whether tq holds more tickets than light work does while
+// another tenant's light work is marked.
+func (q *fairQueue) heavy(tq *tenantQueue) bool {
+	return q.light != nil && len(tq.tickets)+tq.running > lightTickets && q.light.Other(tq.name)
+}
+
+// capped reports whether tq may start no more tickets now.
+func (q *fairQueue) capped(tq *tenantQueue) bool {
+	return tq.running >= heavyWhileLight && q.heavy(tq)
+}
+
+// next is the waiting tenant the next slot goes to: the first of ready
+// that is not capped. ok is false when every waiting tenant is capped.
+func (q *fairQueue) next() (*tenantQueue, bool) {
+	if len(q.ready) == 0 {
+		return nil, false
+	}
+	if top := q.ready[0]; !q.capped(top) {
+		return top, true
+	}
+	var best *tenantQueue
+	for i, tq := range q.ready {
+		if !q.capped(tq) && (best == nil || q.ready.Less(i, best.index)) {
+			best = tq
+		}
+	}
+	return best, best != nil
 }
 
 func signal(c chan struct{}) {
@@ -87,10 +133,10 @@ func (q *fairQueue) push(f fetched) {
 func (q *fairQueue) pop() (fetched, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.ready) == 0 {
+	tq, ok := q.next()
+	if !ok {
 		return fetched{}, false
 	}
-	tq := q.ready[0]
 	f := tq.tickets[0]
 	tq.tickets[0] = fetched{}
 	tq.tickets = tq.tickets[1:]
@@ -121,6 +167,7 @@ func (q *fairQueue) done(tenant string) {
 	}
 	q.mu.Unlock()
 	signal(q.freed)
+	signal(q.ended)
 }
 
 // held is how many tickets the worker holds: waiting and running.
@@ -141,18 +188,37 @@ func perShare(a, b *tenantQueue) (x, y uint64) {
 	return uint64(a.running) * b.share, uint64(b.running) * a.share // #nosec G115 -- running counts slots, never negative
 }
 
-// othersWait reports whether a tenant holding fewer slots per unit of share
-// than tenant has a ticket waiting: a carried chain of tenant then yields
-// its slot.
+// othersWait reports whether a carried chain of tenant should yield its
+// slot: a tenant holding fewer slots per unit of share has a ticket
+// waiting, or tenant is heavy and holds more than heavyWhileLight running.
 func (q *fairQueue) othersWait(tenant string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	tq := q.tenants[tenant]
+	if tq.running > heavyWhileLight && q.heavy(tq) {
+		return true
+	}
 	if len(q.ready) == 0 {
 		return false
 	}
-	tq := q.tenants[tenant]
 	x, y := perShare(q.ready[0], tq)
 	return q.ready[0] != tq && x < y
+}
+
+// lightWork marks tenant light, for every process, when the upload it
+// delivers has at most sched.LightPages pages and tenant holds at most
+// lightTickets of this worker's tickets.
+func (q *fairQueue) lightWork(tenant string, pages int) {
+	if q.light == nil || pages > sched.LightPages {
+		return
+	}
+	q.mu.Lock()
+	tq := q.tenants[tenant]
+	light := tq != nil && len(tq.tickets)+tq.running <= lightTickets
+	q.mu.Unlock()
+	if light {
+		q.light.Mark(tenant)
+	}
 }
 
 // drain removes and returns every waiting ticket.

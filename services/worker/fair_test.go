@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookline/hookline/pkg/natstest"
 	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/sched"
 	"github.com/hookline/hookline/pkg/tracker"
 	hooklinev1 "github.com/hookline/hookline/proto/hookline/v1"
 )
@@ -379,5 +380,67 @@ func TestChainYieldsToAWaitingTenant(t *testing.T) {
 	}
 	if u := upload(t, tr, id); u.DeliveredPages != 4 || u.Status != tracker.StatusCompleted {
 		t.Fatalf("upload %+v, want completed", u)
+	}
+}
+
+// TestFairQueueHoldsHeavyTenantsBackForLightWork: while another tenant's
+// light work is marked, a tenant holding more than light work does starts
+// nothing beyond heavyWhileLight running, and its chains yield down to it;
+// light work starts at once; once the mark lapses the heavy tenant goes on.
+func TestFairQueueHoldsHeavyTenantsBackForLightWork(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	q := newFairQueue()
+	q.light = sched.New(nil, zap.NewNop(), sched.WithClock(clock))
+	for i := range 20 {
+		q.push(tenantTicket("a", i))
+	}
+	for range 6 {
+		if _, ok := q.pop(); !ok {
+			t.Fatal("a's ticket not started with no light work marked")
+		}
+	}
+	if q.othersWait("a") {
+		t.Fatal("a yields with nobody else")
+	}
+	q.push(tenantTicket("b", 0))
+	q.lightWork("b", 5) // b's upload has 5 pages, b holds 1 ticket: light
+	if !q.othersWait("a") {
+		t.Fatal("a holds 6 running while b's light work is marked, and its chains do not yield")
+	}
+	f, ok := q.pop()
+	if !ok || f.ticket.GetTenant() != "b" {
+		t.Fatalf("pop = %v, %v; want b's ticket", f.ticket.GetTenant(), ok)
+	}
+	if f, ok := q.pop(); ok {
+		t.Fatalf("a's ticket %s started beyond %d running while b's light work is marked", f.ticket.GetUploadId(), heavyWhileLight)
+	}
+	q.done("a")
+	q.done("a")
+	if q.othersWait("a") {
+		t.Fatalf("a yields at %d running", heavyWhileLight)
+	}
+	if _, ok := q.pop(); ok {
+		t.Fatalf("a's ticket started at %d running while b's light work is marked", heavyWhileLight)
+	}
+	mu.Lock()
+	now = now.Add(sched.TTL)
+	mu.Unlock()
+	if f, ok := q.pop(); !ok || f.ticket.GetTenant() != "a" {
+		t.Fatal("a's ticket not started once b's mark lapsed")
+	}
+	// Uploads of more than sched.LightPages pages are not light work.
+	q.lightWork("b", sched.LightPages+1)
+	if q.othersWait("a") {
+		t.Fatal("a yields to a large upload of b's")
+	}
+	// Nor is a tenant's work when it holds more than lightTickets tickets.
+	for i := range lightTickets + 1 {
+		q.push(tenantTicket("c", i))
+	}
+	q.lightWork("c", 1)
+	if q.heavy(q.tenants["a"]) { // (a's chains yield to c anyway: c holds fewer slots)
+		t.Fatalf("a held back for c holding %d tickets", lightTickets+1)
 	}
 }

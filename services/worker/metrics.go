@@ -34,14 +34,15 @@ const topTenants = 5
 // started, read at scrape time. Per tenant it shows only the topTenants
 // busiest, so the series stay bounded whatever the number of tenants.
 type waitingCollector struct {
-	q                     atomic.Pointer[fairQueue]
-	tickets, tenants, top *prometheus.Desc
+	q                           atomic.Pointer[fairQueue]
+	tickets, tenants, top, held *prometheus.Desc
 }
 
 func (c *waitingCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.tickets
 	ch <- c.tenants
 	ch <- c.top
+	ch <- c.held
 }
 
 func (c *waitingCollector) Collect(ch chan<- prometheus.Metric) {
@@ -51,8 +52,14 @@ func (c *waitingCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	top, tenants := q.top(topTenants)
 	q.mu.Lock()
-	waiting := q.waiting
+	waiting, held := q.waiting, 0
+	for _, tq := range q.tenants {
+		if q.heavy(tq) {
+			held++
+		}
+	}
 	q.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(held))
 	ch <- prometheus.MustNewConstMetric(c.tickets, prometheus.GaugeValue, float64(waiting))
 	ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(tenants))
 	for _, tw := range top {
@@ -113,6 +120,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 				"Tenants with tickets waiting in this worker.", nil, nil),
 			top: prometheus.NewDesc("hookline_worker_tenant_tickets_waiting",
 				"Tickets waiting in this worker for each of the 5 tenants with the most (others are not listed).", []string{"tenant"}, nil),
+			held: prometheus.NewDesc("hookline_worker_tenants_held_for_light",
+				"Tenants with much work in this worker held to a few deliveries at once while another tenant's light work is marked.", nil, nil),
 		},
 	}
 	reg.MustRegister(m.limited, m.held, m.probes, m.stateChanges, m.notifications)

@@ -11,7 +11,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/sched"
 	"github.com/hookline/hookline/pkg/tracing"
+	"github.com/hookline/hookline/pkg/tracker"
 )
 
 type drainingKey struct{}
@@ -41,6 +43,14 @@ type yieldKey struct{}
 func yielding(ctx context.Context) bool {
 	y, ok := ctx.Value(yieldKey{}).(yieldTo)
 	return ok && y.q.othersWait(y.tenant)
+}
+
+// lightWork marks the tenant whose delivery runs ctx light, for every
+// process, when u is light work (fairQueue.lightWork).
+func lightWork(ctx context.Context, u *tracker.Upload) {
+	if y, ok := ctx.Value(yieldKey{}).(yieldTo); ok {
+		y.q.lightWork(y.tenant, u.TotalPages)
+	}
 }
 
 type yieldTo struct {
@@ -132,6 +142,10 @@ func NewPool(cons jetstream.Consumer, q Queue, h Handler, concurrency, lookahead
 	return p
 }
 
+// PreferLight has the pool mark light work in l and hold heavy tenants
+// back while another tenant's light work is marked (package sched).
+func (p *Pool) PreferLight(l *sched.Light) { p.waiting.light = l }
+
 // Run pulls and handles tickets until ctx ends, then stops pulling, hands back
 // what it pulled but did not start, and waits for in-flight deliveries.
 func (p *Pool) Run(ctx context.Context) error {
@@ -171,12 +185,18 @@ func (p *Pool) Run(ctx context.Context) error {
 		}
 		f, ok := p.waiting.pop()
 		for !ok {
+			var recheck <-chan time.Time // tickets may wait, capped while light work is marked
+			if p.waiting.light != nil {
+				recheck = time.After(sched.TTL / 4)
+			}
 			select {
 			case <-p.waiting.pushed:
-				f, ok = p.waiting.pop()
+			case <-p.waiting.ended:
+			case <-recheck:
 			case <-ctx.Done():
 				return nil
 			}
+			f, ok = p.waiting.pop()
 		}
 		wg.Add(1)
 		go func() {

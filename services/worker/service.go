@@ -17,6 +17,7 @@ import (
 	"github.com/hookline/hookline/pkg/config"
 	"github.com/hookline/hookline/pkg/ops"
 	"github.com/hookline/hookline/pkg/queue"
+	"github.com/hookline/hookline/pkg/sched"
 	"github.com/hookline/hookline/pkg/templates"
 	"github.com/hookline/hookline/pkg/tracker"
 	"github.com/hookline/hookline/pkg/webhook"
@@ -117,6 +118,9 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	dl := NewDeliverer(q, tr, client, cfg.Secrets, log, m, WithTemplates(store, cfg.TemplateCacheTTL), WithPagesMaxAge(cfg.Queue.PagesMaxAge))
 	pool := NewPool(cons, q, Recover(log)(dl.Handle), cfg.Concurrency, cfg.Lookahead, cfg.ShutdownGrace, cfg.Queue.AckWait, m, log)
 
+	light := sched.New(d.NATS, log)
+	pool.PreferLight(light)
+
 	ncons, err := q.NotifyConsumer(ctx)
 	if err != nil {
 		return err
@@ -124,6 +128,7 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	notifier := NewNotifier(ncons, client, cfg.Secrets, 16, cfg.ShutdownGrace, cfg.Queue.AckWait, m, log)
 
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return light.Run(ctx) })
 	g.Go(func() error { return pool.Run(ctx) })
 	g.Go(func() error { return notifier.Run(ctx) })
 	if cfg.MetricsAddr != "" {

@@ -138,6 +138,7 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 		switch dec.Kind {
 		case tracker.Send:
 			u = cmp.Or(dec.Upload, u)
+			lightWork(ctx, u)
 			// The template's gate: its rate limit, or its pause, may hold
 			// the page back. The lease stays ours if Redis fails here: the
 			// message's next delivery takes it over.

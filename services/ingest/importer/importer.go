@@ -72,6 +72,10 @@ type Batch struct {
 	// DeliveryShare is the tenant's weight in the workers' scheduling, put
 	// on every ticket (0 means 1).
 	DeliveryShare uint32
+	// Pace, if set, is called after each page is handed to the publisher,
+	// with the pages so far; it may wait (sched: heavy imports wait for
+	// other tenants' light work).
+	Pace func(ctx context.Context, pages int)
 }
 
 // Meta is what an import may say after its records (a multipart form's
@@ -146,6 +150,9 @@ func (im *Importer) Stage(ctx context.Context, b Batch, rd records.Reader) (_ *S
 		}
 		if buf, err = pub.send(page, pager.Pages(), count); err != nil {
 			return nil, err
+		}
+		if b.Pace != nil {
+			b.Pace(ctx, pager.Pages())
 		}
 	}
 	st.totalRecords, st.totalPages = pager.Records(), pager.Pages()

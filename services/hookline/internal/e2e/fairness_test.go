@@ -15,7 +15,9 @@ import (
 // then, once A's delivery is under way, tenant B imports 5 pages (maxInFlight 1). B's last page must arrive
 // while most of A's flood is still to be delivered: B's ticket gets the
 // next free slot instead of waiting for A's queue, and A's carried chains
-// give their slots up while B waits.
+// give their slots up while B waits. B's upload is light work (package
+// sched): while it is delivered, A runs at most 4 deliveries at once per
+// worker, where it ran 16.
 func TestSmallUploadOvertakesAnotherTenantsFlood(t *testing.T) {
 	const (
 		floodUploads = 40
@@ -24,7 +26,11 @@ func TestSmallUploadOvertakesAnotherTenantsFlood(t *testing.T) {
 	)
 	e := newEnv(t)
 
+	var floodNow, floodMost atomic.Int64 // A's requests under way; the most at B's pages 3 to 5
+	floodMost.Store(-1)
 	flood := apitest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, _ apitest.Request, _ int) {
+		floodNow.Add(1)
+		defer floodNow.Add(-1)
 		select {
 		case <-time.After(10 * time.Millisecond): // a busy endpoint
 		case <-r.Context().Done():
@@ -34,9 +40,19 @@ func TestSmallUploadOvertakesAnotherTenantsFlood(t *testing.T) {
 	})
 	var floodAtLast atomic.Int64 // A's pages received when B's last page arrived
 	floodAtLast.Store(-1)
-	small := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, req apitest.Request, _ int) {
+	small := apitest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, req apitest.Request, _ int) {
+		if req.Page.Page >= 3 { // A's requests of before B's import have ended (10 ms each)
+			n := floodNow.Load()
+			for m := floodMost.Load(); n > m && !floodMost.CompareAndSwap(m, n); m = floodMost.Load() {
+			}
+		}
 		if req.Page.Page == smallPages {
 			floodAtLast.CompareAndSwap(-1, int64(flood.Count()))
+		}
+		select {
+		case <-time.After(10 * time.Millisecond): // as busy as A's
+		case <-r.Context().Done():
+			return
 		}
 		w.WriteHeader(http.StatusOK)
 	})
@@ -62,6 +78,9 @@ func TestSmallUploadOvertakesAnotherTenantsFlood(t *testing.T) {
 	t.Logf("tenant B's last page arrived after %d of tenant A's %d pages", at, total)
 	if at < 0 || at > int64(total/2) {
 		t.Errorf("tenant B's last page arrived after %d of tenant A's %d pages, want fewer than half", at, total)
+	}
+	if most := floodMost.Load(); most < 0 || most > 2*4 {
+		t.Errorf("tenant A had %d requests under way during tenant B's pages 3 to 5, want at most 8 (4 per worker)", most)
 	}
 	for _, id := range floodIDs {
 		if u := e.client.WaitFinished(keyA, id, 60*time.Second); u.Status != "completed" || u.DeliveredPages != floodPages {
