@@ -61,6 +61,7 @@ type tenantQueue struct {
 	turn    uint64 // when this tenant was last served, or arrived if never
 	index   int    // in ready; -1 when it has no waiting ticket
 	fresh   bool   // never served: goes before tenants served already
+	marked  bool   // its work here was marked light
 }
 
 func newFairQueue() *fairQueue {
@@ -159,13 +160,18 @@ func (q *fairQueue) done(tenant string) {
 	tq := q.tenants[tenant]
 	tq.running--
 	q.running--
+	ended := false
 	switch {
 	case tq.index >= 0:
 		heap.Fix(&q.ready, tq.index)
 	case tq.running == 0:
 		delete(q.tenants, tenant)
+		ended = tq.marked
 	}
 	q.mu.Unlock()
+	if ended { // its light work here is over: heavy tenants need not wait for the mark to lapse
+		q.light.End(tenant)
+	}
 	signal(q.freed)
 	signal(q.ended)
 }
@@ -215,6 +221,9 @@ func (q *fairQueue) lightWork(tenant string, pages int) {
 	q.mu.Lock()
 	tq := q.tenants[tenant]
 	light := tq != nil && len(tq.tickets)+tq.running <= lightTickets
+	if light {
+		tq.marked = true
+	}
 	q.mu.Unlock()
 	if light {
 		q.light.Mark(tenant)

@@ -424,6 +424,14 @@ func TestFairQueueHoldsHeavyTenantsBackForLightWork(t *testing.T) {
 	if _, ok := q.pop(); ok {
 		t.Fatalf("a's ticket started at %d running while b's light work is marked", heavyWhileLight)
 	}
+	q.done("b") // b's light work here is over: its mark ends at once
+	if f, ok := q.pop(); !ok || f.ticket.GetTenant() != "a" {
+		t.Fatal("a's ticket not started once b's light work ended")
+	}
+	q.light.Mark("b") // b's work elsewhere: held back until the mark lapses
+	if _, ok := q.pop(); ok {
+		t.Fatal("a's ticket started while b's light work elsewhere is marked")
+	}
 	mu.Lock()
 	now = now.Add(sched.TTL)
 	mu.Unlock()
