@@ -22,6 +22,7 @@ func (a *API) registerAdmin(mux Mux) {
 	route("POST /v1/admin/tenants", a.createTenant)
 	route("GET /v1/admin/tenants", a.listTenants)
 	route("GET /v1/admin/tenants/{id}", a.getTenant)
+	route("PATCH /v1/admin/tenants/{id}", a.updateTenant)
 	route("POST /v1/admin/tenants/{id}/keys", a.createKey)
 	route("GET /v1/admin/tenants/{id}/keys", a.listKeys)
 	route("DELETE /v1/admin/tenants/{id}/keys/{keyId}", a.revokeKey)
@@ -45,9 +46,13 @@ func (a *API) adminAuth(next http.Handler) http.Handler {
 	})
 }
 
-// adminStoreErr marks an unexpected failure of the tenant store as "unavailable".
+// adminStoreErr marks an unexpected failure of the tenant store as "unavailable";
+// the errors of the request itself pass as they are.
 func adminStoreErr(err error) error {
-	if err == nil || errors.Is(err, ErrTenantNotFound) || errors.Is(err, ErrTenantExists) || errors.Is(err, ErrAPIKeyNotFound) {
+	var fields FieldErrors
+	var api *APIError
+	if err == nil || errors.Is(err, ErrTenantNotFound) || errors.Is(err, ErrTenantExists) || errors.Is(err, ErrAPIKeyNotFound) ||
+		errors.As(err, &fields) || errors.As(err, &api) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", errUnavailable, err)
@@ -153,6 +158,49 @@ func (a *API) getTenant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, a.log, adminStoreErr(err))
 		return
 	}
+	writeJSON(w, http.StatusOK, a.viewTenant(t))
+}
+
+// TenantPatch is the body of PATCH /v1/admin/tenants/{id}.
+type TenantPatch struct {
+	Quotas *QuotaChanges `json:"quotas"`
+}
+
+func (a *API) updateTenant(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var in TenantPatch
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		writeError(w, a.log, jsonError(err))
+		return
+	}
+	if in.Quotas == nil {
+		writeError(w, a.log, badRequest("quotas", `quotas is required: the quotas to change, e.g. {"quotas": {"deliveryShare": 3}} (null returns one to the default)`))
+		return
+	}
+	var before QuotaSettings
+	t, err := a.tenants.UpdateTenant(r.Context(), id, func(t *Tenant) error {
+		before = t.Quotas
+		q := in.Quotas.Apply(t.Quotas)
+		if errs := q.Validate(); len(errs) > 0 {
+			return errs
+		}
+		t.Quotas = q
+		return nil
+	})
+	if errors.Is(err, ErrTenantNotFound) && a.auth.isStatic(id) {
+		err = &APIError{Status: http.StatusNotFound, Code: "not_found", Field: "tenant",
+			Message: fmt.Sprintf("tenant %s is configured in HOOKLINE_API_KEYS, not stored: it has the default quotas (HOOKLINE_QUOTA_*)", id)}
+	}
+	if err != nil {
+		writeError(w, a.log, adminStoreErr(err))
+		return
+	}
+	// New imports on this replica see the new quotas at once; other
+	// replicas within their key cache's TTL.
+	a.auth.forgetTenant(t.ID)
+	a.log.Info("tenant quotas changed", zap.String("tenant", t.ID), zap.Any("before", before), zap.Any("after", t.Quotas))
 	writeJSON(w, http.StatusOK, a.viewTenant(t))
 }
 

@@ -139,6 +139,19 @@ func (a *authenticator) forget(hash string) {
 	}
 }
 
+// forgetTenant drops the cached keys of a tenant whose quotas changed, so
+// that this replica applies the new ones from the next request on (other
+// replicas within their TTL).
+func (a *authenticator) forgetTenant(tenant string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for sum, c := range a.cache {
+		if c.p.Tenant == tenant {
+			delete(a.cache, sum)
+		}
+	}
+}
+
 // adminToken checks the admin API's bearer token in constant time.
 type adminToken struct {
 	sum [32]byte

@@ -81,6 +81,55 @@ func (s QuotaSettings) Validate() FieldErrors {
 	return errs
 }
 
+// QuotaChanges are the quotas a PATCH /v1/admin/tenants/{id} names. A quota
+// it names takes the given value, or the deployment's default when the value
+// is null; the quotas it leaves out keep theirs.
+type QuotaChanges struct {
+	MaxRecords           QuotaChange `json:"maxRecords"`
+	MaxConcurrentUploads QuotaChange `json:"maxConcurrentUploads"`
+	ImportsPerMinute     QuotaChange `json:"importsPerMinute"`
+	DeliveryShare        QuotaChange `json:"deliveryShare"`
+}
+
+// QuotaChange is one quota of QuotaChanges: Set when the request names it,
+// Value nil when it names it with null (back to the default).
+type QuotaChange struct {
+	Set   bool
+	Value *int
+}
+
+// UnmarshalJSON is called for every quota the request names, null included.
+func (c *QuotaChange) UnmarshalJSON(b []byte) error {
+	c.Set, c.Value = true, nil
+	if string(b) == "null" {
+		return nil
+	}
+	var n int
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err // a *json.UnmarshalTypeError: the decoder names the field
+	}
+	c.Value = &n
+	return nil
+}
+
+// Apply returns s with the changes made.
+func (c QuotaChanges) Apply(s QuotaSettings) QuotaSettings {
+	for _, f := range []struct {
+		c   QuotaChange
+		dst **int
+	}{
+		{c.MaxRecords, &s.MaxRecords},
+		{c.MaxConcurrentUploads, &s.MaxConcurrentUploads},
+		{c.ImportsPerMinute, &s.ImportsPerMinute},
+		{c.DeliveryShare, &s.DeliveryShare},
+	} {
+		if f.c.Set {
+			*f.dst = f.c.Value
+		}
+	}
+	return s
+}
+
 // APIKey is the stored record of a tenant's API key. The key itself is never
 // stored: only its SHA-256, which is also the record's key in the bucket.
 type APIKey struct {
@@ -219,6 +268,49 @@ func (s *Tenants) ListTenants(ctx context.Context) ([]*Tenant, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// maxUpdateTries bounds how often UpdateTenant reads again after another
+// writer changed the tenant between its read and its write.
+const maxUpdateTries = 10
+
+// UpdateTenant changes a stored tenant atomically: it reads the tenant, lets
+// change modify it, and writes it back only if nobody wrote it in between
+// (else it reads and changes it again). When change returns an error nothing
+// is written. It returns the tenant as stored.
+func (s *Tenants) UpdateTenant(ctx context.Context, id string, change func(*Tenant) error) (*Tenant, error) {
+	if !ValidCode(id) {
+		return nil, fmt.Errorf("tenant %q: %w", id, ErrTenantNotFound)
+	}
+	for range maxUpdateTries {
+		e, err := s.kv.Get(ctx, tenantEntry(id))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("tenant %s: %w", id, ErrTenantNotFound)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var t Tenant
+		if err := json.Unmarshal(e.Value(), &t); err != nil {
+			return nil, fmt.Errorf("%s: %w", tenantEntry(id), err)
+		}
+		if err := change(&t); err != nil {
+			return nil, err
+		}
+		data, err := json.Marshal(&t)
+		if err != nil {
+			return nil, err
+		}
+		_, err = s.kv.Update(ctx, tenantEntry(id), data, e.Revision())
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &t, nil
+	}
+	return nil, fmt.Errorf("tenant %s: changed by others %d times while being updated", id, maxUpdateTries)
 }
 
 // CreateKey makes a new API key for a tenant and stores its hash. The key is

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,7 +20,8 @@ import (
 const DevAdminToken = "hookline-dev-admin-token-change-me-0000" // #nosec G101 -- the documented token of the local dev mode only
 
 const adminUsage = `Usage:
-  hookline admin tenants create --id ID [--name NAME] [--max-records N] [--max-concurrent-uploads N] [--imports-per-minute N]
+  hookline admin tenants create --id ID [--name NAME] [--max-records N] [--max-concurrent-uploads N] [--imports-per-minute N] [--delivery-share N]
+  hookline admin tenants update --id ID [--max-records N] [--max-concurrent-uploads N] [--imports-per-minute N] [--delivery-share N] [--default QUOTA,...]
   hookline admin tenants list
   hookline admin tenants get --id ID
   hookline admin keys create --tenant ID      (prints the key: it is shown this once)
@@ -27,6 +29,9 @@ const adminUsage = `Usage:
   hookline admin keys revoke --tenant ID --key-id KEY_ID
 
 Quotas left out take the server's defaults (HOOKLINE_QUOTA_*); 0 means no limit.
+"tenants update" changes only the quotas it is given; --default names quotas
+(maxRecords, maxConcurrentUploads, importsPerMinute, deliveryShare) that go
+back to the server's defaults.
 Reads HOOKLINE_API (default http://127.0.0.1:8080) and HOOKLINE_ADMIN_TOKEN
 (default the dev token of "hookline dev").
 `
@@ -43,6 +48,8 @@ func runAdmin(args []string) error {
 	switch subject + " " + cmd {
 	case "tenants create":
 		return adminCreateTenant(ctx, rest)
+	case "tenants update":
+		return adminUpdateTenant(ctx, rest)
 	case "tenants list":
 		return adminPrint(ctx, http.MethodGet, "/v1/admin/tenants", nil)
 	case "tenants get":
@@ -140,6 +147,44 @@ func adminCreateTenant(ctx context.Context, args []string) error {
 		}
 	}
 	return adminPrint(ctx, http.MethodPost, "/v1/admin/tenants", map[string]any{"id": *id, "name": *name, "quotas": quotas})
+}
+
+// quotaNames are the quotas of a tenant, as the API names them.
+var quotaNames = []string{"maxRecords", "maxConcurrentUploads", "importsPerMinute", "deliveryShare"}
+
+func adminUpdateTenant(ctx context.Context, args []string) error {
+	fs, id := adminFlags("tenants update", "id", "tenant id (required)")
+	var maxRecords, maxConcurrent, perMinute, share optionalInt
+	fs.Var(&maxRecords, "max-records", "records per import (0: no limit)")
+	fs.Var(&maxConcurrent, "max-concurrent-uploads", "uploads delivering at once (0: no limit)")
+	fs.Var(&perMinute, "imports-per-minute", "imports accepted per minute (0: no limit)")
+	fs.Var(&share, "delivery-share", "weight when workers share delivery slots between tenants, 1 to 100; new imports only")
+	defaults := fs.String("default", "", "comma-separated quotas to return to the server's defaults, e.g. maxRecords,deliveryShare")
+	if err := parseRequired(fs, args, id, "--id"); err != nil {
+		return err
+	}
+	quotas := map[string]any{}
+	for k, o := range map[string]optionalInt{"maxRecords": maxRecords, "maxConcurrentUploads": maxConcurrent, "importsPerMinute": perMinute, "deliveryShare": share} {
+		if o.v != nil {
+			quotas[k] = *o.v
+		}
+	}
+	for name := range strings.SplitSeq(*defaults, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if !slices.Contains(quotaNames, name) {
+			return fmt.Errorf("--default: unknown quota %q (one of %s)", name, strings.Join(quotaNames, ", "))
+		}
+		if _, ok := quotas[name]; ok {
+			return fmt.Errorf("--default names %s, which is also given a value", name)
+		}
+		quotas[name] = nil
+	}
+	if len(quotas) == 0 {
+		return errors.New("tenants update needs a quota to change: --max-records, --max-concurrent-uploads, --imports-per-minute, --delivery-share or --default")
+	}
+	return adminPrint(ctx, http.MethodPatch, "/v1/admin/tenants/"+url.PathEscape(*id), map[string]any{"quotas": quotas})
 }
 
 func adminPrint(ctx context.Context, method, path string, body any) error {

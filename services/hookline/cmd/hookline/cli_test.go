@@ -27,7 +27,10 @@ import (
 	"github.com/hookline/hookline/services/worker"
 )
 
-const testKey = "key-of-the-cli-tests-0001"
+const (
+	testKey        = "key-of-the-cli-tests-0001"
+	testAdminToken = "admin-token-of-the-cli-tests-0123456789" // #nosec G101 -- a test's token
+)
 
 // startHookline runs ingest and a worker on a real NATS and Redis and
 // returns the API's base URL.
@@ -41,7 +44,7 @@ func startHookline(t *testing.T) string {
 	redisURL := redistest.URL(t)
 	env := config.MapEnv(map[string]string{
 		"NATS_URL": ns.ClientURL(), "REDIS_URL": redisURL, "HOOKLINE_ENCRYPTION_KEY": key,
-		"HOOKLINE_API_KEYS": "acme:" + testKey, "HOOKLINE_ALLOW_PRIVATE_NETWORKS": "true",
+		"HOOKLINE_API_KEYS": "acme:" + testKey, "HOOKLINE_ADMIN_TOKEN": testAdminToken, "HOOKLINE_ALLOW_PRIVATE_NETWORKS": "true",
 		"HOOKLINE_REDIS_PREFIX": redistest.Prefix(t), "HOOKLINE_METRICS_ADDR": "127.0.0.1:0", "HOOKLINE_ACK_WAIT": "1s",
 	})
 	icfg, err := ingest.LoadConfig(env)
@@ -210,6 +213,53 @@ func TestCLIEscapesIDs(t *testing.T) {
 	_, _, err := cli(t, base, "uploads", "get", "../templates/X")
 	if err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "/v1/uploads/..%2Ftemplates%2FX") {
 		t.Fatalf("uploads get ../templates/X: %v, want 404 from /v1/uploads/..%%2Ftemplates%%2FX", err)
+	}
+}
+
+// admin tenants update changes the quotas it is given, returns those of
+// --default to the server's, and reports a refused value naming its field.
+func TestCLIAdminTenantsUpdate(t *testing.T) {
+	base := startHookline(t)
+	t.Setenv("HOOKLINE_API", base)
+	t.Setenv("HOOKLINE_ADMIN_TOKEN", testAdminToken)
+	if err := runAdmin([]string{"tenants", "create", "--id", "gold", "--delivery-share", "2", "--max-records", "10"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := runAdmin([]string{"tenants", "update", "--id", "gold", "--delivery-share", "5", "--imports-per-minute", "0", "--default", "maxRecords"}); err != nil {
+		t.Fatal(err)
+	}
+	tenant := func() string {
+		data, err := adminCall(context.Background(), http.MethodGet, "/v1/admin/tenants/gold", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct{ Quotas json.RawMessage }
+		if err := json.Unmarshal(data, &v); err != nil {
+			t.Fatal(err)
+		}
+		return string(v.Quotas)
+	}
+	if got, want := tenant(), `{"importsPerMinute":0,"deliveryShare":5}`; got != want {
+		t.Fatalf("quotas after update = %s, want %s", got, want)
+	}
+	err := runAdmin([]string{"tenants", "update", "--id", "gold", "--delivery-share", "0"})
+	if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "quotas.deliveryShare") {
+		t.Fatalf("update to share 0: %v, want 400 naming quotas.deliveryShare", err)
+	}
+	if err := runAdmin([]string{"tenants", "update", "--id", "nobody", "--delivery-share", "3"}); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("update of an unknown tenant: %v, want 404", err)
+	}
+	for _, args := range [][]string{
+		{"--id", "gold"},
+		{"--id", "gold", "--default", "maxRecs"},
+		{"--id", "gold", "--delivery-share", "3", "--default", "deliveryShare"},
+	} {
+		if err := runAdmin(append([]string{"tenants", "update"}, args...)); err == nil {
+			t.Errorf("tenants update %v succeeded", args)
+		}
+	}
+	if got, want := tenant(), `{"importsPerMinute":0,"deliveryShare":5}`; got != want {
+		t.Fatalf("quotas after refused updates = %s, want %s kept", got, want)
 	}
 }
 

@@ -292,6 +292,7 @@ func TestAdminAuth(t *testing.T) {
 		{http.MethodPost, "/v1/admin/tenants"},
 		{http.MethodGet, "/v1/admin/tenants"},
 		{http.MethodGet, "/v1/admin/tenants/zeta"},
+		{http.MethodPatch, "/v1/admin/tenants/zeta"},
 		{http.MethodPost, "/v1/admin/tenants/zeta/keys"},
 		{http.MethodGet, "/v1/admin/tenants/zeta/keys"},
 		{http.MethodDelete, "/v1/admin/tenants/zeta/keys/SOMEKEY"},
