@@ -81,6 +81,11 @@ deploy-check: deps
 	bin/helm template hookline $(CHART) --set redisExporter.enabled=true --set redisExporter.passwordKey=REDIS_PASSWORD | $(KUBECONFORM) -
 	@bin/helm template hookline $(CHART) -f $(CHART)/ci/all-on-values.yaml --show-only templates/redis-exporter.yaml 2>/dev/null | grep -q 'app.kubernetes.io/part-of: hookline' \
 	  || { echo "deploy-check: the redis_exporter pods must carry the labels the PodMonitor selects"; exit 1; }
+	@out=$$(bin/helm template hookline $(CHART) -f $(CHART)/ci/all-on-values.yaml --set image.tag=hookline-check --set redisExporter.image.tag=exporter-check \
+	  --show-only templates/redis-exporter.yaml --show-only templates/networkpolicy.yaml 2>/dev/null) \
+	  && [ "$$(printf '%s\n' "$$out" | grep -c 'app.kubernetes.io/version: "exporter-check"')" -eq 4 ] \
+	  && [ "$$(printf '%s\n' "$$out" | grep -c 'app.kubernetes.io/version: "hookline-check"')" -eq 2 ] \
+	  || { echo "deploy-check: the redis_exporter objects must carry the exporter's image tag as app.kubernetes.io/version, hookline's objects hookline's"; exit 1; }
 	@! bin/helm template hookline $(CHART) -f $(CHART)/ci/all-on-values.yaml --show-only templates/worker.yaml 2>/dev/null | grep -q '^  replicas:' \
 	  || { echo "deploy-check: with KEDA on, the worker Deployment must not set replicas"; exit 1; }
 	@scripts/ensure-promtool.sh

@@ -15,11 +15,14 @@ app.kubernetes.io/name: hookline-{{ .component }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- end -}}
 
+{{/* app.kubernetes.io/version is the version of what the object runs:
+hookline's, unless the context gives another ("version": the redis_exporter
+objects give the exporter's image tag). */}}
 {{- define "hookline.labels" -}}
 {{ include "hookline.selectorLabels" . }}
 app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/part-of: hookline
-app.kubernetes.io/version: {{ .root.Values.image.tag | default .root.Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ get . "version" | default .root.Values.image.tag | default .root.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end -}}
