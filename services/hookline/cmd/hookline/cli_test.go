@@ -59,17 +59,21 @@ func startHookline(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Connected before the cleanup that stops ingest and the worker is
+	// registered, so that they are closed after it (cleanups run last first).
+	ingestNATS, workerNATS := natstest.Connect(t, ns), natstest.Connect(t, ns)
+	ingestRedis, workerRedis := redistest.ClientFor(t, redisURL), redistest.ClientFor(t, redisURL)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, run := range []func() error{
 		func() error {
 			reg := prometheus.NewRegistry()
-			return ingest.Run(ctx, icfg, ingest.Deps{NATS: natstest.Connect(t, ns), Redis: redistest.ClientFor(t, redisURL),
+			return ingest.Run(ctx, icfg, ingest.Deps{NATS: ingestNATS, Redis: ingestRedis,
 				Registry: reg, Gatherer: reg, Log: zaptest.NewLogger(t).Named("ingest"), Listener: l})
 		},
 		func() error {
 			reg := prometheus.NewRegistry()
-			return worker.Run(ctx, wcfg, worker.Deps{NATS: natstest.Connect(t, ns), Redis: redistest.ClientFor(t, redisURL),
+			return worker.Run(ctx, wcfg, worker.Deps{NATS: workerNATS, Redis: workerRedis,
 				Registry: reg, Gatherer: reg, Log: zaptest.NewLogger(t).Named("worker")})
 		},
 	} {
