@@ -39,7 +39,9 @@ type scriptCall struct {
 	script *redis.Script
 	keys   []string
 	req    []byte
+	tpl    string // a template key whose paused state is read with the script ("": none)
 	res    string
+	pause  PauseState
 	err    error
 	done   chan struct{}
 }
@@ -68,32 +70,33 @@ func (b *batcher) close() {
 }
 
 // run runs script as EVALSHA in the next pipeline and returns its answer
-// as strings. If ctx ends first, run returns ctx's error; the script may
-// still run (as with any call whose answer is lost on the way).
-func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, req []byte) (string, error) {
+// as strings, with the paused state of the template tpl (when not "") read
+// in the same pipeline. If ctx ends first, run returns ctx's error; the
+// script may still run (as with any call whose answer is lost on the way).
+func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, req []byte, tpl string) (string, PauseState, error) {
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
-		return script.Run(ctx, b.rdb, keys, req).Text()
+		return runDirect(ctx, b.rdb, script, keys, req, tpl)
 	}
 	c := callPool.Get().(*scriptCall)
-	c.ctx, c.script, c.keys, c.req = ctx, script, keys, req
+	c.ctx, c.script, c.keys, c.req, c.tpl = ctx, script, keys, req, tpl
 	select {
 	case b.calls <- c:
 		b.mu.RUnlock()
 	case <-ctx.Done():
 		b.mu.RUnlock()
 		b.recycle(c)
-		return "", ctx.Err()
+		return "", PauseUnknown, ctx.Err()
 	}
 	select {
 	case <-c.done:
-		res, err := c.res, c.err
+		res, pause, err := c.res, c.pause, c.err
 		b.recycle(c)
-		return res, err
+		return res, pause, err
 	case <-ctx.Done():
 		// The sender still owns c: it is dropped, not recycled.
-		return "", ctx.Err()
+		return "", PauseUnknown, ctx.Err()
 	}
 }
 
@@ -106,6 +109,7 @@ func (b *batcher) send() {
 	defer b.wg.Done()
 	batch := make([]*scriptCall, 0, maxBatch)
 	cmds := make([]*redis.Cmd, 0, maxBatch)
+	states := make([]*redis.StringCmd, 0, maxBatch)
 	for {
 		var c *scriptCall
 		select {
@@ -115,7 +119,7 @@ func (b *batcher) send() {
 			for {
 				select {
 				case c = <-b.calls:
-					b.exec([]*scriptCall{c}, cmds[:0])
+					b.exec([]*scriptCall{c}, cmds[:0], states[:0])
 				default:
 					return
 				}
@@ -131,17 +135,24 @@ func (b *batcher) send() {
 				break more
 			}
 		}
-		b.exec(batch, cmds[:0])
+		b.exec(batch, cmds[:0], states[:0])
 	}
 }
 
-// exec sends one pipeline of EVALSHA calls. A script Redis does not hold
+// exec sends one pipeline of EVALSHA calls, each followed by the HGET of
+// its template's state when it asks for it. A script Redis does not hold
 // (NOSCRIPT: Redis was restarted or flushed) is sent again with EVAL, which
 // loads it.
-func (b *batcher) exec(batch []*scriptCall, cmds []*redis.Cmd) {
+func (b *batcher) exec(batch []*scriptCall, cmds []*redis.Cmd, states []*redis.StringCmd) {
 	pipe := b.rdb.Pipeline()
 	for _, c := range batch {
-		cmds = append(cmds, pipe.EvalSha(context.WithoutCancel(c.ctx), c.script.Hash(), c.keys, c.req))
+		ctx := context.WithoutCancel(c.ctx)
+		cmds = append(cmds, pipe.EvalSha(ctx, c.script.Hash(), c.keys, c.req))
+		var state *redis.StringCmd
+		if c.tpl != "" {
+			state = pipe.HGet(ctx, c.tpl, stateField)
+		}
+		states = append(states, state)
 	}
 	// The pipeline's context is the first call's: the pipeline is not
 	// abandoned because one caller gave up (the others still wait for it).
@@ -160,6 +171,9 @@ func (b *batcher) exec(batch []*scriptCall, cmds []*redis.Cmd) {
 			res, err = c.script.Run(context.WithoutCancel(c.ctx), b.rdb, c.keys, c.req).Text()
 		}
 		c.res, c.err = res, err
+		if states[i] != nil {
+			c.pause = pauseState(states[i])
+		}
 		c.done <- struct{}{}
 	}
 }

@@ -71,6 +71,10 @@ type Decision struct {
 	Announce bool
 	// Completion: this call finished the upload (nil otherwise).
 	Completion *Completion
+	// Pause: the template's paused state, read in the same round trip when
+	// the call named its template (PauseUnknown otherwise, or when that
+	// read failed). With Send, it is the state of the page sent.
+	Pause PauseState
 }
 
 // Completion is how an upload finished.
@@ -90,6 +94,10 @@ type Call struct {
 	// delivery of the same message may take over the pages an earlier one
 	// leased.
 	Token string
+	// Tenant and Template, when Template is set, name the upload's template:
+	// Begin and Finish then read its paused state in their round trip
+	// (Decision.Pause).
+	Tenant, Template string
 }
 
 // Outcome of an attempt.
@@ -205,11 +213,13 @@ func (t *Tracker) Begin(ctx context.Context, c Call, leaseFor time.Duration, now
 	if err != nil {
 		return Decision{}, err
 	}
-	raw, err := t.runHot(ctx, beginScript, t.upload(c.Upload).all(), req)
+	raw, pause, err := t.runHot(ctx, beginScript, t.upload(c.Upload).all(), req, t.pauseKey(c))
 	if err != nil {
 		return Decision{}, err
 	}
-	return t.decision(c.Upload, raw)
+	d, err := t.decision(c.Upload, raw)
+	d.Pause = pause
+	return d, err
 }
 
 // Finish records an attempt's outcome for the page of c and says what comes
@@ -247,11 +257,22 @@ func (t *Tracker) Finish(ctx context.Context, c Call, f Finish) (Decision, error
 		// state was lost with its master would never be finished.
 		ctx = redisconn.Durable(ctx)
 	}
-	raw, err := t.runHot(ctx, finishScript, t.upload(c.Upload).all(), req)
+	raw, pause, err := t.runHot(ctx, finishScript, t.upload(c.Upload).all(), req, t.pauseKey(c))
 	if err != nil {
 		return Decision{}, err
 	}
-	return t.decision(c.Upload, raw)
+	d, err := t.decision(c.Upload, raw)
+	d.Pause = pause
+	return d, err
+}
+
+// pauseKey is the key of the template whose paused state c asks for ("":
+// none).
+func (t *Tracker) pauseKey(c Call) string {
+	if c.Template == "" {
+		return ""
+	}
+	return t.templateKey(c.Tenant, c.Template)
 }
 
 // announcedRequest is the announced script's request.
@@ -293,9 +314,10 @@ type retryReply struct {
 
 // Retried is the answer to Retry.
 type Retried struct {
-	Requeued int   // failed pages queued again
-	Release  []int // pages whose tickets the caller publishes now
-	Gen      int   // the new retry generation (part of the tickets' ids)
+	Requeued int    // failed pages queued again
+	Release  []int  // pages whose tickets the caller publishes now
+	Gen      int    // the new retry generation (part of the tickets' ids)
+	Template string // the upload's template (for the tickets)
 }
 
 // Retry queues an upload's failed pages again. It answers ErrBusy while the
@@ -338,7 +360,7 @@ func (t *Tracker) Retry(ctx context.Context, id, tenant string, now time.Time) (
 	case "busy":
 		return Retried{}, fmt.Errorf("upload %s: %w", id, ErrBusy)
 	case "requeued":
-		return Retried{Requeued: r.Requeued, Release: r.Release, Gen: r.Gen}, nil
+		return Retried{Requeued: r.Requeued, Release: r.Release, Gen: r.Gen, Template: u.Template}, nil
 	}
 	return Retried{}, fmt.Errorf("tracker: upload %s: retry answer of unknown kind %q", id, r.Kind)
 }

@@ -41,7 +41,10 @@ import (
 //	                               (ms), for metrics
 //
 // The keys of one upload share the hash tag {<id>}, so each script touches
-// one slot and the design works on Redis Cluster.
+// one slot and the design works on Redis Cluster. A Begin or Finish that
+// names the upload's template also reads that template's state field, with
+// an HGET beside its script in the same pipeline (a template's hash has a
+// slot of its own).
 
 // uploadKeys are the keys of one upload, in the order the scripts take them.
 type uploadKeys struct {

@@ -119,7 +119,7 @@ func (t *Tracker) Gate(ctx context.Context, tenant, template string, p Protectio
 	if err != nil {
 		return Gate{}, err
 	}
-	raw, err := t.runHot(ctx, gateScript, []string{t.templateKey(tenant, template)}, req)
+	raw, _, err := t.runHot(ctx, gateScript, []string{t.templateKey(tenant, template)}, req, "")
 	if err != nil {
 		return Gate{}, err
 	}
@@ -140,6 +140,43 @@ func (t *Tracker) Gate(ctx context.Context, tenant, template string, p Protectio
 	}
 	return g, nil
 }
+
+// PauseState is a template's paused state as Begin or Finish read it, in
+// their own round trip: one HGET of the template's hash beside the script.
+// It says only whether the template is paused; what a paused template's
+// page does (held, or sent as its probe) is Gate's answer.
+type PauseState uint8
+
+// Paused states.
+const (
+	// PauseUnknown: not read (the call named no template, or the read failed).
+	PauseUnknown PauseState = iota
+	// TemplateActive: the template was not paused.
+	TemplateActive
+	// TemplatePaused: the template was paused.
+	TemplatePaused
+)
+
+// pauseState reads the answer of the HGET of a template's state field.
+func pauseState(cmd *redis.StringCmd) PauseState {
+	v, err := cmd.Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return TemplateActive
+	case err != nil:
+		return PauseUnknown
+	case v == pausedState:
+		return TemplatePaused
+	}
+	return TemplateActive
+}
+
+// The template hash's field that holds its state, and its paused value
+// (keys.go).
+const (
+	stateField  = "state"
+	pausedState = "paused"
+)
 
 // Change is a change of a template's state that a call made.
 type Change string
@@ -201,7 +238,7 @@ func (t *Tracker) Report(ctx context.Context, tenant, template string, p Protect
 		return NoChange, time.Time{}, err
 	}
 	// Durable: a pause lost with its master would send to a dead endpoint again.
-	raw, err := t.runHot(redisconn.Durable(ctx), reportScript, []string{t.templateKey(tenant, template)}, req)
+	raw, _, err := t.runHot(redisconn.Durable(ctx), reportScript, []string{t.templateKey(tenant, template)}, req, "")
 	if err != nil {
 		return NoChange, time.Time{}, err
 	}
@@ -316,7 +353,7 @@ func (t *Tracker) State(ctx context.Context, tenant, template string) (TemplateS
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return TemplateState{}, err
 	}
-	s := TemplateState{Paused: f["state"] == "paused", PausedAt: msField(f["pausedAt"]), Reason: f["reason"], NextProbeAt: msField(f["probeAt"])}
+	s := TemplateState{Paused: f[stateField] == pausedState, PausedAt: msField(f["pausedAt"]), Reason: f["reason"], NextProbeAt: msField(f["probeAt"])}
 	s.Failures, _ = strconv.Atoi(f["fails"])
 	return s, nil
 }

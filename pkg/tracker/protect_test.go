@@ -100,3 +100,54 @@ func TestReportPauseAndProbe(t *testing.T) {
 		t.Fatalf("paused templates after the resume = %d %v", n, err)
 	}
 }
+
+// Begin and Finish that name the upload's template read its paused state
+// in their own round trip (piped or not): the state of the page Begin
+// leases, and of the page a delivered Finish carries on to.
+func TestBeginAndFinishReadTheTemplatesPause(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{{"one call at a time", nil}, {"pipelined", []Option{WithPipelining(2)}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTracker(t, tc.opts...)
+			t.Cleanup(tr.Close)
+			ctx := context.Background()
+			create(t, tr, "PAUSE", 3, 1)
+			now := time.Now()
+			c := Call{Upload: "PAUSE", Page: 1, Token: "1.1", Tenant: "acme", Template: "CUSTOMERS"}
+
+			unnamed := c
+			unnamed.Template = ""
+			d, err := tr.Begin(ctx, unnamed, time.Minute, now)
+			if err != nil || d.Kind != Send || d.Pause != PauseUnknown {
+				t.Fatalf("begin naming no template = %+v, %v; want send, pause unknown", d, err)
+			}
+			if d, err = tr.Begin(ctx, c, time.Minute, now); err != nil || d.Kind != Send || d.Pause != TemplateActive {
+				t.Fatalf("begin of an active template's page = %+v, %v; want send, active", d, err)
+			}
+			if _, _, err := tr.SetPaused(ctx, "acme", "CUSTOMERS", true, "by hand", 0); err != nil {
+				t.Fatal(err)
+			}
+			if d, err = tr.Begin(ctx, c, time.Minute, now); err != nil || d.Kind != Send || d.Pause != TemplatePaused {
+				t.Fatalf("begin once paused = %+v, %v; want send, paused", d, err)
+			}
+			other := c
+			other.Template = "OTHER"
+			if d, err = tr.Begin(ctx, other, time.Minute, now); err != nil || d.Pause != TemplateActive {
+				t.Fatalf("begin naming another template = %+v, %v; want its own state, active", d, err)
+			}
+			f := Finish{Outcome: Delivered, Now: now, Carry: time.Minute}
+			if d, err = tr.Finish(ctx, c, f); err != nil || d.Kind != Send || d.Page != 2 || d.Pause != TemplatePaused {
+				t.Fatalf("finish carrying page 2 of a paused template = %+v, %v; want send page 2, paused", d, err)
+			}
+			if _, _, err := tr.SetPaused(ctx, "acme", "CUSTOMERS", false, "", 0); err != nil {
+				t.Fatal(err)
+			}
+			c.Page = 2
+			if d, err = tr.Finish(ctx, c, f); err != nil || d.Kind != Send || d.Page != 3 || d.Pause != TemplateActive {
+				t.Fatalf("finish carrying page 3 once resumed = %+v, %v; want send page 3, active", d, err)
+			}
+		})
+	}
+}

@@ -166,12 +166,33 @@ func (t *Tracker) Close() {
 	}
 }
 
-// runHot runs one of the per-page scripts, pipelined when enabled.
-func (t *Tracker) runHot(ctx context.Context, script *redis.Script, keys []string, req []byte) (string, error) {
+// runHot runs one of the per-page scripts, pipelined when enabled. With a
+// template key (tpl), the template's paused state is read in the same
+// pipeline: the template's hash is in another slot than the upload's keys,
+// so not in the script; on Redis Cluster the client sends each node its
+// part of the pipeline at once.
+func (t *Tracker) runHot(ctx context.Context, script *redis.Script, keys []string, req []byte, tpl string) (string, PauseState, error) {
 	if t.batch != nil {
-		return t.batch.run(ctx, script, keys, req)
+		return t.batch.run(ctx, script, keys, req, tpl)
 	}
-	return script.Run(ctx, t.rdb, keys, req).Text()
+	return runDirect(ctx, t.rdb, script, keys, req, tpl)
+}
+
+// runDirect is runHot in a round trip of its own.
+func runDirect(ctx context.Context, rdb redis.UniversalClient, script *redis.Script, keys []string, req []byte, tpl string) (string, PauseState, error) {
+	if tpl == "" {
+		res, err := script.Run(ctx, rdb, keys, req).Text()
+		return res, PauseUnknown, err
+	}
+	pipe := rdb.Pipeline()
+	cmd := pipe.EvalSha(ctx, script.Hash(), keys, req)
+	state := pipe.HGet(ctx, tpl, stateField)
+	_, _ = pipe.Exec(ctx)
+	res, err := cmd.Text()
+	if err != nil && isNoScript(err) {
+		res, err = script.Run(ctx, rdb, keys, req).Text()
+	}
+	return res, pauseState(state), err
 }
 
 // Ping checks that Redis answers.
