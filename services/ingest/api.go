@@ -472,7 +472,7 @@ func (a *API) retryUpload(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	_, quotas := quotasOf(r.Context())
 	for _, page := range res.Release {
-		ticket := &hooklinev1.Ticket{UploadId: id, Page: uint32(page), Tenant: tenant, DeliveryShare: quotas.ticketShare()} // #nosec G115 -- page numbers come from the tracker, far below 2^32
+		ticket := &hooklinev1.Ticket{UploadId: id, Page: uint32(page), Tenant: tenant, Template: res.Template, DeliveryShare: quotas.ticketShare()} // #nosec G115 -- page numbers come from the tracker, far below 2^32
 		if err := a.tickets.PublishTicket(pctx, ticket, res.Gen); err != nil {
 			writeError(w, a.log, fmt.Errorf("%w: publish ticket: %w", errUnavailable, err))
 			return

@@ -126,6 +126,10 @@ type Ticket struct {
 	// weight when workers share their slots between tenants. 0 (a ticket
 	// queued before the field existed) means 1.
 	DeliveryShare uint32 `protobuf:"varint,5,opt,name=delivery_share,json=deliveryShare,proto3" json:"delivery_share,omitempty"`
+	// The upload's template code: the worker reads the template's paused state
+	// in the round trip that leases the page. "" (a ticket queued before the
+	// field existed) makes the worker ask the template's gate after the lease.
+	Template      string `protobuf:"bytes,6,opt,name=template,proto3" json:"template,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,6 +197,13 @@ func (x *Ticket) GetDeliveryShare() uint32 {
 		return x.DeliveryShare
 	}
 	return 0
+}
+
+func (x *Ticket) GetTemplate() string {
+	if x != nil {
+		return x.Template
+	}
+	return ""
 }
 
 // UploadCompleted is published to hookline.events.<tenant>.upload.completed
@@ -309,13 +320,14 @@ const file_hookline_v1_queue_proto_rawDesc = "" +
 	"\frecord_count\x18\x03 \x01(\rR\vrecordCount\x12\x18\n" +
 	"\arecords\x18\x04 \x01(\fR\arecords\x12\x1d\n" +
 	"\n" +
-	"records_s2\x18\x05 \x01(\fR\trecordsS2\"\x8a\x01\n" +
+	"records_s2\x18\x05 \x01(\fR\trecordsS2\"\xa6\x01\n" +
 	"\x06Ticket\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x12\n" +
 	"\x04page\x18\x02 \x01(\rR\x04page\x12\x16\n" +
 	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x10\n" +
 	"\x03gen\x18\x04 \x01(\rR\x03gen\x12%\n" +
-	"\x0edelivery_share\x18\x05 \x01(\rR\rdeliveryShare\"\x98\x02\n" +
+	"\x0edelivery_share\x18\x05 \x01(\rR\rdeliveryShare\x12\x1a\n" +
+	"\btemplate\x18\x06 \x01(\tR\btemplate\"\x98\x02\n" +
 	"\x0fUploadCompleted\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +

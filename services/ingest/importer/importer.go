@@ -258,7 +258,7 @@ func (s *Staged) Commit(ctx context.Context, m Meta) (*Accepted, error) {
 		return nil, fmt.Errorf("%w: store upload: %w", ErrUnavailable, err)
 	}
 	for page := 1; page <= release; page++ {
-		err := s.im.queue.PublishTicket(ctx, &hooklinev1.Ticket{UploadId: s.id, Page: uint32(page), Tenant: u.Tenant, DeliveryShare: s.batch.DeliveryShare}, 0)
+		err := s.im.queue.PublishTicket(ctx, &hooklinev1.Ticket{UploadId: s.id, Page: uint32(page), Tenant: u.Tenant, Template: u.Template, DeliveryShare: s.batch.DeliveryShare}, 0)
 		if err != nil {
 			// Tickets already published find no upload and are dropped.
 			_ = s.im.store.Delete(context.WithoutCancel(ctx), s.id, u.Tenant)
