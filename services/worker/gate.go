@@ -2,68 +2,45 @@ package worker
 
 import (
 	"context"
-	"sync"
-	"time"
 
 	"github.com/hookline/hookline/pkg/tracker"
 )
 
-// openFor is how long a template that only a pause by hand can hold (no
-// rate limit, no pause after failures) stays open in a worker once the gate
-// let one of its pages go: its pages skip the gate's round trip meanwhile,
-// and a pause by hand reaches them within it.
-const openFor = time.Second
+// A template that only a pause by hand can hold (no rate limit, no pause
+// after failures) needs no gate of its own while it is active: the tracker
+// call that leases its page (Begin, or the Finish that carries on to it)
+// reads the template's paused state in the same round trip. Any other
+// template asks its gate before each page, since its rate limit's schedule
+// and its failures in a row depend on every request.
 
-// openGates remembers, per template, until when its gate is open.
-type openGates struct {
-	mu    sync.Mutex
-	until map[templateRef]time.Time
+// byHandOnly reports whether only a pause by hand can hold p's pages back.
+func byHandOnly(p tracker.Protection) bool {
+	return p.Limit.Requests == 0 && p.PauseAfterFailures == 0
 }
 
-type templateRef struct{ tenant, code string }
+// pauseCall is call naming the template whose paused state the tracker's
+// answer should carry: the upload's when only a pause by hand can hold it,
+// the ticket's while the upload is not known yet (u nil). A ticket that
+// names no template (queued before tickets did) reads none: its page asks
+// the gate.
+func pauseCall(call tracker.Call, t Ticket, u *tracker.Upload) tracker.Call {
+	switch {
+	case u == nil:
+		call.Tenant, call.Template = t.GetTenant(), t.GetTemplate()
+	case byHandOnly(u.Destination.Protection(0)):
+		call.Tenant, call.Template = u.Tenant, u.Template
+	}
+	return call
+}
 
-// gate asks the template's gate whether the page may go now. Whatever
-// depends on each request (the rate limit's schedule, a pause after
-// failures, a paused template's probes) is asked for every page; a template
-// with none of them is asked once per openFor.
-func (d *Deliverer) gate(ctx context.Context, u *tracker.Upload) (tracker.Gate, error) {
+// gate says whether the page may go now. pause is the template's paused
+// state read with the page's lease: an active template that only a pause by
+// hand can hold lets it go at once. Otherwise the template's gate answers,
+// as for a paused template (held, or its probe), whatever its protection.
+func (d *Deliverer) gate(ctx context.Context, u *tracker.Upload, pause tracker.PauseState) (tracker.Gate, error) {
 	p := u.Destination.Protection(pausedRecheck)
-	ref := templateRef{u.Tenant, u.Template}
-	byHandOnly := p.Limit.Requests == 0 && p.PauseAfterFailures == 0
-	now := d.now()
-	if byHandOnly && d.open.isOpen(ref, now) {
+	if pause == tracker.TemplateActive && byHandOnly(p) {
 		return tracker.Gate{Kind: tracker.Go}, nil
 	}
-	g, err := d.tr.Gate(ctx, u.Tenant, u.Template, p)
-	switch {
-	case err != nil:
-	case g.Kind != tracker.Go || g.Probe:
-		// Held back or probing, through whichever upload asked: the
-		// template's other uploads ask again too.
-		d.open.close(ref)
-	case byHandOnly:
-		d.open.keep(ref, now.Add(openFor))
-	}
-	return g, err
-}
-
-func (o *openGates) close(ref templateRef) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	delete(o.until, ref)
-}
-
-func (o *openGates) isOpen(ref templateRef, now time.Time) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return now.Before(o.until[ref])
-}
-
-func (o *openGates) keep(ref templateRef, until time.Time) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.until == nil || len(o.until) > 10000 { // bounded: drop everything rather than grow
-		o.until = map[templateRef]time.Time{}
-	}
-	o.until[ref] = until
+	return d.tr.Gate(ctx, u.Tenant, u.Template, p)
 }

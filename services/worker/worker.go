@@ -71,7 +71,6 @@ type Deliverer struct {
 	now     func() time.Time
 	bufs    sync.Pool
 	tmpl    TemplateSource // nil: sign with the upload's snapshot only
-	open    openGates
 	// pagesMaxAge: a page younger than this that is not found is taken for
 	// a lagging replica, not for lost (0: every miss is final).
 	pagesMaxAge time.Duration
@@ -121,7 +120,7 @@ const maxPages = 16
 // (errors.go).
 func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 	call := tracker.Call{Upload: t.GetUploadId(), Page: int(t.GetPage()), Gen: int(t.GetGen()), Token: t.Token}
-	dec, err := d.tr.Begin(ctx, call, leaseFor, d.now())
+	dec, err := d.tr.Begin(ctx, pauseCall(call, t, nil), leaseFor, d.now())
 	var (
 		u     *tracker.Upload // the upload, as the first Send told it
 		last  *tracker.Finish // the outcome this delivery recorded last
@@ -142,7 +141,7 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 			// The template's gate: its rate limit, or its pause, may hold
 			// the page back. The lease stays ours if Redis fails here: the
 			// message's next delivery takes it over.
-			g, gerr := d.gate(ctx, u)
+			g, gerr := d.gate(ctx, u, dec.Pause)
 			if gerr != nil {
 				return fmt.Errorf("tracker gate: %w", gerr)
 			}
@@ -152,12 +151,14 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 			} else {
 				f, cause = d.hold(g, log)
 			}
+			fc := call
 			if f.Outcome == tracker.Delivered && pages < maxPages && !draining(ctx) && !yielding(ctx) {
 				f.Carry = leaseFor // the next page, if free, is ours at once
+				fc = pauseCall(call, t, u)
 			}
 			// The outcome is recorded even when shutdown has begun: the
 			// attempt happened.
-			dec, err = d.tr.Finish(context.WithoutCancel(ctx), call, f)
+			dec, err = d.tr.Finish(context.WithoutCancel(ctx), fc, f)
 			if err != nil && cause != nil {
 				return errors.Join(cause, fmt.Errorf("tracker: give the page back: %w", err))
 			}
@@ -182,12 +183,12 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 			case dec.Failed:
 				// Nothing is carried past a failed page: the delivery that
 				// failed it terminates its message.
-				if err := d.publishNext(ctx, t, dec); err != nil {
+				if err := d.publishNext(ctx, t, u, dec); err != nil {
 					return err
 				}
 				if last != nil && last.Outcome == tracker.Failed {
 					return &DeadError{Reason: last.Attempt.Error, Ticket: &hooklinev1.Ticket{
-						UploadId: call.Upload, Page: uint32(call.Page), Tenant: t.GetTenant(), Gen: t.GetGen(), DeliveryShare: t.GetDeliveryShare()}} // #nosec G115 -- page numbers are far below 2^32
+						UploadId: call.Upload, Page: uint32(call.Page), Tenant: t.GetTenant(), Gen: t.GetGen(), DeliveryShare: t.GetDeliveryShare(), Template: t.GetTemplate()}} // #nosec G115 -- page numbers are far below 2^32
 				}
 				return nil
 			case dec.Next == 0:
@@ -199,10 +200,10 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 				return ErrShutdown
 			case pages >= maxPages || yielding(ctx):
 				// The next page queues up behind the tickets waiting.
-				return d.publishNext(ctx, t, dec)
+				return d.publishNext(ctx, t, u, dec)
 			}
 			call.Page, pages = dec.Next, pages+1
-			dec, err = d.tr.Begin(ctx, call, leaseFor, d.now())
+			dec, err = d.tr.Begin(ctx, pauseCall(call, t, u), leaseFor, d.now())
 		case tracker.Wait:
 			return &RetryError{After: dec.Wait, Err: errNotDue}
 		case tracker.Busy:
@@ -445,12 +446,17 @@ func (d *Deliverer) announce(ctx context.Context, t Ticket, u *tracker.Upload, d
 	return nil
 }
 
-// publishNext publishes the ticket of the page a finished page let go on.
-func (d *Deliverer) publishNext(ctx context.Context, t Ticket, dec tracker.Decision) error {
+// publishNext publishes the ticket of the page a finished page let go on
+// (u: the upload, nil when no page of this message was sent).
+func (d *Deliverer) publishNext(ctx context.Context, t Ticket, u *tracker.Upload, dec tracker.Decision) error {
 	if dec.Next <= 0 {
 		return nil
 	}
-	next := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(dec.Next), Tenant: t.GetTenant(), DeliveryShare: t.GetDeliveryShare()} // #nosec G115 -- page numbers come from the tracker and are far below 2^32
+	template := t.GetTemplate()
+	if template == "" && u != nil { // a ticket from before tickets named their template
+		template = u.Template
+	}
+	next := &hooklinev1.Ticket{UploadId: t.GetUploadId(), Page: uint32(dec.Next), Tenant: t.GetTenant(), DeliveryShare: t.GetDeliveryShare(), Template: template} // #nosec G115 -- page numbers come from the tracker and are far below 2^32
 	if err := d.q.PublishTicket(context.WithoutCancel(ctx), next, dec.Gen); err != nil {
 		return fmt.Errorf("publish ticket of page %d: %w", dec.Next, err)
 	}

@@ -278,3 +278,55 @@ func TestPauseAndResumeByHand(t *testing.T) {
 	}
 	e.client.MustCall(keyA, http.MethodPost, "/v1/templates/NOPE/pause", nil, http.StatusNotFound)
 }
+
+// A pause by hand reaches a template with no protection at once, in the
+// middle of an upload whose pages one delivery carries one after another:
+// once the pause call has answered, the endpoint gets no request beyond the
+// one already under way when it was written (held open here until then).
+// The next page is held back without an attempt, and a resume delivers
+// the rest.
+func TestPauseByHandStopsDeliveryAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker()
+	e.startWorker()
+	const pages, blockAt = 20, 3
+	var arrived atomic.Int32
+	underWay, release := make(chan struct{}), make(chan struct{})
+	rc := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ apitest.Request, _ int) {
+		if arrived.Add(1) == blockAt {
+			close(underWay)
+			<-release
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	e.client.PutTemplate(keyA, "NOW", map[string]any{"url": rc.HookURL(), "chunkSize": 1, "maxInFlight": 1})
+	up := e.client.ImportJSON(keyA, map[string]any{"template": "NOW", "records": apitest.NumberedRecords(pages)})
+	select {
+	case <-underWay:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("request %d never arrived (%d did)", blockAt, rc.Count())
+	}
+	e.client.MustCall(keyA, http.MethodPost, "/v1/templates/NOW/pause", nil, http.StatusOK)
+	heldBefore := strings.Count(e.logs.String(), "the template is paused")
+	close(release)
+	// The page after the one under way is held back by the pause...
+	apitest.Eventually(t, 20*time.Second, "the next page held back", func() bool {
+		return strings.Count(e.logs.String(), "the template is paused") > heldBefore
+	})
+	// ...and nothing went to the endpoint after the pause was written.
+	if n := rc.Count(); n != blockAt {
+		t.Fatalf("%d requests, want %d: %d arrived after the pause by hand", n, blockAt, n-blockAt)
+	}
+	if u := e.client.Upload(keyA, up.UploadID); u.DeliveredPages != blockAt || u.Status != "delivering" {
+		t.Fatalf("upload while paused = %+v, want %d pages delivered, still delivering", u, blockAt)
+	}
+	e.client.MustCall(keyA, http.MethodPost, "/v1/templates/NOW/resume", nil, http.StatusOK)
+	if u := e.client.WaitFinished(keyA, up.UploadID, 30*time.Second); u.Status != "completed" || u.DeliveredPages != pages {
+		t.Fatalf("upload = %+v, want every page delivered after the resume", u)
+	}
+	for _, a := range e.client.Attempts(keyA, up.UploadID) {
+		if a.Attempt != 1 || a.Outcome != "delivered" {
+			t.Fatalf("attempt %+v: a page held back by the pause spends no attempt", a)
+		}
+	}
+}
