@@ -112,29 +112,42 @@ func BenchmarkBeginFinishParallel(b *testing.B) {
 // BenchmarkFinishCarrying is the tracker's part of a carried page: one
 // finish script that records the page delivered and leases the next one for
 // the same token (Send), one page after another. One op is one page.
+// "pause=read" names the template, whose paused state is then read in the
+// same round trip (what a worker asks for a template with no protection).
 func BenchmarkFinishCarrying(b *testing.B) {
-	ctx := context.Background()
-	tr := New(redistest.Client(b), WithPrefix(redistest.Prefix(b)))
-	id := "CARRY" + strconv.Itoa(b.N)
-	if err := benchUpload(b, tr, id, b.N+1); err != nil {
-		b.Fatal(err)
-	}
-	c := Call{Upload: id, Page: 1, Token: "7.1"}
-	if d, err := tr.Begin(ctx, c, 2*time.Minute, time.Now()); err != nil || d.Kind != Send {
-		b.Fatal(d, err)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		now := time.Now()
-		d, err := tr.Finish(ctx, c, Finish{Outcome: Delivered, Now: now, Carry: 2 * time.Minute,
-			Attempt: &Attempt{Page: c.Page, Attempt: 1, Outcome: string(Delivered), StatusCode: 200, DurationMs: 2, At: now.UTC()}})
-		if err != nil || d.Kind != Send || d.Page != c.Page+1 {
-			b.Fatalf("page %d: %+v, %v, want the next page leased", c.Page, d, err)
+	for _, template := range []string{"", "BENCH"} {
+		name := "pause=none"
+		if template != "" {
+			name = "pause=read"
 		}
-		c.Page = d.Page
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			tr := New(redistest.Client(b), WithPrefix(redistest.Prefix(b)))
+			id := "CARRY" + strconv.Itoa(b.N) + name
+			if err := benchUpload(b, tr, id, b.N+1); err != nil {
+				b.Fatal(err)
+			}
+			c := Call{Upload: id, Page: 1, Token: "7.1", Tenant: "bench", Template: template}
+			if d, err := tr.Begin(ctx, c, 2*time.Minute, time.Now()); err != nil || d.Kind != Send {
+				b.Fatal(d, err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				now := time.Now()
+				d, err := tr.Finish(ctx, c, Finish{Outcome: Delivered, Now: now, Carry: 2 * time.Minute,
+					Attempt: &Attempt{Page: c.Page, Attempt: 1, Outcome: string(Delivered), StatusCode: 200, DurationMs: 2, At: now.UTC()}})
+				if err != nil || d.Kind != Send || d.Page != c.Page+1 {
+					b.Fatalf("page %d: %+v, %v, want the next page leased", c.Page, d, err)
+				}
+				if template != "" && d.Pause != TemplateActive {
+					b.Fatalf("page %d: pause %v, want active", d.Page, d.Pause)
+				}
+				c.Page = d.Page
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
+		})
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pages/s")
 }
 
 // BenchmarkGate measures the gate every page passes before it is sent (one

@@ -58,18 +58,25 @@ func (s *fakeSender) pages() []int {
 
 // chainEnv is one upload of pages pages (maxInFlight 1) stored in a real
 // JetStream and tracked in a real Redis, and a Deliverer over them.
-func chainEnv(t *testing.T, pages int, send Sender) (*Deliverer, *tracker.Tracker, *queue.Queue, string) {
+func chainEnv(t testing.TB, pages int, send Sender) (*Deliverer, *tracker.Tracker, *queue.Queue, string) {
 	return chainEnvRetries(t, pages, 0, send)
 }
 
-func chainEnvRetries(t *testing.T, pages, retries int, send Sender) (*Deliverer, *tracker.Tracker, *queue.Queue, string) {
+func chainEnvRetries(t testing.TB, pages, retries int, send Sender) (*Deliverer, *tracker.Tracker, *queue.Queue, string) {
+	t.Helper()
+	return chainEnvWith(t, pages, retries, send)
+}
+
+// chainEnvWith is chainEnvRetries with the tracker's options.
+func chainEnvWith(t testing.TB, pages, retries int, send Sender, opts ...tracker.Option) (*Deliverer, *tracker.Tracker, *queue.Queue, string) {
 	t.Helper()
 	ctx := context.Background()
 	q, err := queue.Setup(ctx, natstest.Connect(t, natstest.Start(t)), queue.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := tracker.New(redistest.Client(t), tracker.WithPrefix(redistest.Prefix(t)))
+	tr := tracker.New(redistest.Client(t), append([]tracker.Option{tracker.WithPrefix(redistest.Prefix(t))}, opts...)...)
+	t.Cleanup(tr.Close)
 	const id = "CHAIN"
 	for p := 1; p <= pages; p++ {
 		data, err := queue.EncodePage(&hooklinev1.Page{UploadId: id, Page: uint32(p), RecordCount: 1, Records: []byte(`[{"a":1}]`)})
@@ -321,7 +328,7 @@ func TestDrainingWorkerDoesNotCarryPages(t *testing.T) {
 }
 
 // upload reads the test upload of chainEnv.
-func upload(t *testing.T, tr *tracker.Tracker, id string) *tracker.Upload {
+func upload(t testing.TB, tr *tracker.Tracker, id string) *tracker.Upload {
 	t.Helper()
 	u, err := tr.Get(context.Background(), id, "acme")
 	if err != nil {
