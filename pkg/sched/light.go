@@ -24,17 +24,12 @@ import (
 // LightPages is the most pages an upload of light work has.
 const LightPages = 16
 
-// Subject carries light marks, SubjectEnd the ends of light work: the
-// body is the tenant's name.
-const (
-	Subject    = "hookline.sched.light"
-	SubjectEnd = "hookline.sched.end"
-)
+// Subject carries light marks: the body is the tenant's name.
+const Subject = "hookline.sched.light"
 
 // TTL is how long a mark holds unless renewed. Holders renew it at most
-// every TTL/4, so a tenant with work keeps it; a worker whose light work
-// of a tenant ends says so, and the mark ends at once.
-const TTL = 100 * time.Millisecond
+// every TTL/4, so a tenant with work keeps it.
+const TTL = 40 * time.Millisecond
 
 // Light knows which tenants are marked light now. The zero value is not
 // usable; New builds one. Safe for concurrent use.
@@ -43,8 +38,7 @@ type Light struct {
 	now func() time.Time
 	log *zap.Logger
 
-	mu    sync.Mutex
-	marks map[string]time.Time // tenant -> when its mark lapses (lapsed ones pruned as it goes)
+	mu sync.Mutex
 	// The latest mark, and the latest of any other tenant: enough to
 	// answer whether a tenant other than a given one is marked.
 	top, second tenantUntil
@@ -69,7 +63,7 @@ func WithClock(now func() time.Time) Option { return func(l *Light) { l.now = no
 // New builds a Light that publishes and hears marks on nc (nil keeps
 // them in this process). Run subscribes.
 func New(nc *nats.Conn, log *zap.Logger, opts ...Option) *Light {
-	l := &Light{nc: nc, now: time.Now, log: log, marks: map[string]time.Time{}}
+	l := &Light{nc: nc, now: time.Now, log: log}
 	for _, o := range opts {
 		o(l)
 	}
@@ -82,18 +76,12 @@ func (l *Light) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	marks, err := l.nc.Subscribe(Subject, func(m *nats.Msg) { l.note(string(m.Data)) })
+	sub, err := l.nc.Subscribe(Subject, func(m *nats.Msg) { l.note(string(m.Data)) })
 	if err != nil {
-		return err
-	}
-	ends, err := l.nc.Subscribe(SubjectEnd, func(m *nats.Msg) { l.drop(string(m.Data)) })
-	if err != nil {
-		_ = marks.Unsubscribe()
 		return err
 	}
 	<-ctx.Done()
-	// Best effort: the connection may close first, and takes them along.
-	_, _ = marks.Unsubscribe(), ends.Unsubscribe()
+	_ = sub.Unsubscribe() // best effort: the connection may close first, and takes it along
 	return nil
 }
 
@@ -118,44 +106,6 @@ func (l *Light) Mark(tenant string) {
 	}
 }
 
-// End ends tenant's mark, here and in every process: its light work is
-// over. (Work of it elsewhere marks it again within TTL/4.)
-func (l *Light) End(tenant string) {
-	l.drop(tenant)
-	if l.nc == nil {
-		return
-	}
-	if err := l.nc.Publish(SubjectEnd, []byte(tenant)); err != nil {
-		l.log.Debug("publish the end of light work", zap.Error(err))
-	}
-}
-
-// drop forgets tenant's mark.
-func (l *Light) drop(tenant string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.marks, tenant)
-	if tenant == l.top.tenant || tenant == l.second.tenant {
-		l.rank(l.now())
-	}
-}
-
-// rank finds the two latest marks again, pruning lapsed ones. Called with
-// mu held.
-func (l *Light) rank(now time.Time) {
-	l.top, l.second = tenantUntil{}, tenantUntil{}
-	for tenant, until := range l.marks {
-		switch m := (tenantUntil{tenant, until}); {
-		case !now.Before(until):
-			delete(l.marks, tenant)
-		case until.After(l.top.until):
-			l.top, l.second = m, l.top
-		case until.After(l.second.until):
-			l.second = m
-		}
-	}
-}
-
 // note records a mark of tenant, seen now.
 func (l *Light) note(tenant string) time.Time {
 	now := l.now()
@@ -165,10 +115,6 @@ func (l *Light) note(tenant string) time.Time {
 		l.second = l.top // the latest mark of a tenant other than the new top
 	}
 	l.top = m
-	l.marks[tenant] = m.until
-	if len(l.marks) > 10000 { // bounded by the marks alive at once
-		l.rank(now)
-	}
 	l.mu.Unlock()
 	return now
 }

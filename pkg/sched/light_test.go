@@ -58,26 +58,6 @@ func TestOtherSeesMarksOfOtherTenantsUntilTheyLapse(t *testing.T) {
 	}
 }
 
-// TestEndDropsOnlyThatTenantsMark: the end of one tenant's light work
-// leaves other tenants' marks standing, however many.
-func TestEndDropsOnlyThatTenantsMark(t *testing.T) {
-	c := &clock{t: time.Unix(1000, 0)}
-	l := local(c)
-	for _, tenant := range []string{"b", "c", "d"} {
-		l.Mark(tenant)
-		c.add(time.Millisecond)
-	}
-	l.End("d")
-	l.End("c")
-	if !l.Other("a") || l.Other("b") {
-		t.Fatalf("c and d ended: Other(a) = %v, Other(b) = %v; want true, false", l.Other("a"), l.Other("b"))
-	}
-	l.End("b")
-	if l.Other("a") {
-		t.Fatal("every tenant's light work ended, yet a is held back")
-	}
-}
-
 // TestDeferWaitsForTheMarkOrTheBound: Defer returns at once without a mark
 // of another tenant, waits while one holds, and never longer than max.
 func TestDeferWaitsForTheMarkOrTheBound(t *testing.T) {

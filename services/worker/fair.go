@@ -50,7 +50,7 @@ type fairQueue struct {
 // few others.
 const (
 	lightTickets    = 4
-	heavyWhileLight = 4
+	heavyWhileLight = 2
 )
 
 type tenantQueue struct {
@@ -61,7 +61,6 @@ type tenantQueue struct {
 	turn    uint64 // when this tenant was last served, or arrived if never
 	index   int    // in ready; -1 when it has no waiting ticket
 	fresh   bool   // never served: goes before tenants served already
-	marked  bool   // its work here was marked light
 }
 
 func newFairQueue() *fairQueue {
@@ -160,18 +159,13 @@ func (q *fairQueue) done(tenant string) {
 	tq := q.tenants[tenant]
 	tq.running--
 	q.running--
-	ended := false
 	switch {
 	case tq.index >= 0:
 		heap.Fix(&q.ready, tq.index)
 	case tq.running == 0:
 		delete(q.tenants, tenant)
-		ended = tq.marked
 	}
 	q.mu.Unlock()
-	if ended { // its light work here is over: heavy tenants need not wait for the mark to lapse
-		q.light.End(tenant)
-	}
 	signal(q.freed)
 	signal(q.ended)
 }
@@ -221,9 +215,6 @@ func (q *fairQueue) lightWork(tenant string, pages int) {
 	q.mu.Lock()
 	tq := q.tenants[tenant]
 	light := tq != nil && len(tq.tickets)+tq.running <= lightTickets
-	if light {
-		tq.marked = true
-	}
 	q.mu.Unlock()
 	if light {
 		q.light.Mark(tenant)
