@@ -50,6 +50,11 @@ type Common struct {
 	Retention       time.Duration // HOOKLINE_RETENTION: how long a finished upload's state is kept, default 168h
 	LogLevel        zapcore.Level // HOOKLINE_LOG_LEVEL: debug|info|warn|error, default info
 	LogFormat       string        // HOOKLINE_LOG_FORMAT: json|console, default json
+	// LightFirst (HOOKLINE_LIGHT_FIRST, default true): tenants with light
+	// work go first, holding back tenants with much work meanwhile
+	// (docs/architecture.md, "Light work goes first"). Set it alike on
+	// ingest and the workers.
+	LightFirst bool
 }
 
 // LoadCommon reads the shared settings. Every problem is reported, each naming
@@ -91,6 +96,9 @@ func LoadCommon(env Env) (Common, error) {
 		if c.AllowedNetworks, err = webhook.ParsePrefixes(v); err != nil {
 			errs = append(errs, fmt.Errorf("HOOKLINE_ALLOWED_NETWORKS: %w", err))
 		}
+	}
+	if c.LightFirst, err = Bool(env, "HOOKLINE_LIGHT_FIRST", true); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Retention, err = Duration(env, "HOOKLINE_RETENTION", 7*24*time.Hour); err != nil {
 		errs = append(errs, err)

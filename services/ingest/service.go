@@ -165,10 +165,13 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	tr := tracker.New(d.Redis, tracker.WithPrefix(cfg.RedisPrefix), tracker.WithRetention(cfg.Retention))
 	light := sched.New(d.NATS, log)
 	limiter := NewQuotaLimiter(d.Redis, tr, cfg.Retention, d.Registry, log)
-	api := NewAPI(cfg.API, cfg.APIKeys, templates, tr, q, cfg.Secrets, NewMetrics(d.Registry), log,
-		WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter), WithTemplateEvents(q), WithLight(light),
+	opts := []APIOption{WithTenants(tenants), WithAdminToken(cfg.AdminToken), WithAuthCacheTTL(cfg.AuthCacheTTL), WithQuotas(cfg.Quotas, limiter), WithTemplateEvents(q),
 		WithSender(webhook.NewClient(webhook.WithUserAgent("hookline/"+Version),
-			webhook.WithGuard(webhook.NewGuard(cfg.AllowPrivateNetworks, cfg.AllowedNetworks)))))
+			webhook.WithGuard(webhook.NewGuard(cfg.AllowPrivateNetworks, cfg.AllowedNetworks))))}
+	if cfg.LightFirst {
+		opts = append(opts, WithLight(light))
+	}
+	api := NewAPI(cfg.API, cfg.APIKeys, templates, tr, q, cfg.Secrets, NewMetrics(d.Registry), log, opts...)
 	d.Registry.MustRegister(newPausedCollector(tr))
 	d.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hookline_pages_stream_max_bytes",
 		Help: "The PAGES stream's byte limit (HOOKLINE_PAGES_MAX_BYTES; 0: none of its own)."},
@@ -206,7 +209,9 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	if d.Ready != nil {
 		d.Ready(l.Addr().String())
 	}
-	g.Go(func() error { return light.Run(ctx) })
+	if cfg.LightFirst {
+		g.Go(func() error { return light.Run(ctx) })
+	}
 	g.Go(func() error { return importer.NewJanitor(tr, q, time.Minute, importer.AbandonedAfter, log).Run(ctx) })
 	g.Go(func() error { return ops.Serve(ctx, srv, l, 60*time.Second, log) })
 	return g.Wait()

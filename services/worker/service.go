@@ -119,7 +119,9 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	pool := NewPool(cons, q, Recover(log)(dl.Handle), cfg.Concurrency, cfg.Lookahead, cfg.ShutdownGrace, cfg.Queue.AckWait, m, log)
 
 	light := sched.New(d.NATS, log)
-	pool.PreferLight(light)
+	if cfg.LightFirst {
+		pool.PreferLight(light)
+	}
 
 	ncons, err := q.NotifyConsumer(ctx)
 	if err != nil {
@@ -128,7 +130,9 @@ func Run(ctx context.Context, cfg Config, d Deps) error {
 	notifier := NewNotifier(ncons, client, cfg.Secrets, 16, cfg.ShutdownGrace, cfg.Queue.AckWait, m, log)
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return light.Run(ctx) })
+	if cfg.LightFirst {
+		g.Go(func() error { return light.Run(ctx) })
+	}
 	g.Go(func() error { return pool.Run(ctx) })
 	g.Go(func() error { return notifier.Run(ctx) })
 	if cfg.MetricsAddr != "" {
