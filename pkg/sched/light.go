@@ -1,14 +1,15 @@
-// Package sched lets the tenants with little work go first, across
-// processes. A process that sees a tenant with little work (an import of a
-// tenant with no other import under way in that ingest, a worker holding
-// at most a few of its tickets) marks it light; the mark is published on
-// hookline.sched.light, so every ingest and worker knows it within a
-// network hop, and it lapses after a short TTL unless renewed. Tenants
-// with much work under way hold back while another tenant is marked:
-// workers start at most a few of their tickets, ingest pauses their parsing
-// between pages (never for longer than a bound). On a host whose CPUs a
+// Package sched lets the tenants with light work go first, across
+// processes. A process that sees a tenant with light work (in ingest, an
+// import that is its tenant's only one there and has few pages so far; in
+// a worker, a small upload of a tenant holding few of its tickets) marks
+// it light; the mark is published on hookline.sched.light, so every
+// ingest and worker knows it within a network hop, and it lapses after
+// TTL unless renewed. Tenants with much work hold back while another
+// tenant is marked: workers run few of their deliveries at once outside
+// the wait for the endpoint, and ingest pauses their imports between
+// pages, for at most as long as the page took. On a host whose CPUs a
 // flood keeps busy, the light tenant's steps then run nearly as fast as
-// alone, and the heavy tenant loses only the time light work takes.
+// alone.
 package sched
 
 import (
@@ -27,8 +28,9 @@ const LightPages = 16
 // Subject carries light marks: the body is the tenant's name.
 const Subject = "hookline.sched.light"
 
-// TTL is how long a mark holds unless renewed. Holders renew it at most
-// every TTL/4, so a tenant with work keeps it.
+// TTL is how long a mark holds unless renewed. A process renews the marks
+// of light work under way in it every TTL/4, and publishes a tenant's mark
+// at most every TTL/2.
 const TTL = 40 * time.Millisecond
 
 // Light knows which tenants are marked light now. The zero value is not
@@ -42,7 +44,7 @@ type Light struct {
 	// The latest mark, and the latest of any other tenant: enough to
 	// answer whether a tenant other than a given one is marked.
 	top, second tenantUntil
-	// What this process published in the current window of TTL/4: at
+	// What this process published in the current window of TTL/2: at
 	// most two tenants, which is all a reader needs to know that a
 	// tenant other than any given one is marked.
 	window time.Time
@@ -70,7 +72,9 @@ func New(nc *nats.Conn, log *zap.Logger, opts ...Option) *Light {
 	return l
 }
 
-// Run hears other processes' marks until ctx ends.
+// Run hears other processes' marks until ctx ends. Marks are hints: if
+// the subscription cannot be made, this process goes on with its own marks
+// only.
 func (l *Light) Run(ctx context.Context) error {
 	if l.nc == nil {
 		<-ctx.Done()
@@ -78,7 +82,9 @@ func (l *Light) Run(ctx context.Context) error {
 	}
 	sub, err := l.nc.Subscribe(Subject, func(m *nats.Msg) { l.note(string(m.Data)) })
 	if err != nil {
-		return err
+		l.log.Warn("hear other processes' light marks", zap.Error(err))
+		<-ctx.Done()
+		return nil
 	}
 	<-ctx.Done()
 	_ = sub.Unsubscribe() // best effort: the connection may close first, and takes it along
@@ -86,12 +92,12 @@ func (l *Light) Run(ctx context.Context) error {
 }
 
 // Mark marks tenant light for TTL, here and in every process. A process
-// publishes at most two tenants' marks every TTL/4, however many tenants
+// publishes at most two tenants' marks every TTL/2, however many tenants
 // it marks.
 func (l *Light) Mark(tenant string) {
 	now := l.note(tenant)
 	l.mu.Lock()
-	if now.Sub(l.window) >= TTL/4 {
+	if now.Sub(l.window) >= TTL/2 {
 		l.window, l.sent = now, l.sent[:0]
 	}
 	send := l.nc != nil && len(l.sent) < 2 && !slices.Contains(l.sent, tenant)
@@ -117,6 +123,23 @@ func (l *Light) note(tenant string) time.Time {
 	l.top = m
 	l.mu.Unlock()
 	return now
+}
+
+// Marked returns the tenants of the two latest marks that have not
+// lapsed, latest first ("" for none).
+func (l *Light) Marked() [2]string {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out [2]string
+	n := 0
+	for _, m := range []tenantUntil{l.top, l.second} {
+		if m.tenant != "" && now.Before(m.until) {
+			out[n] = m.tenant
+			n++
+		}
+	}
+	return out
 }
 
 // until is when the latest mark of a tenant other than tenant lapses.

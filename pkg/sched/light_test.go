@@ -58,6 +58,26 @@ func TestOtherSeesMarksOfOtherTenantsUntilTheyLapse(t *testing.T) {
 	}
 }
 
+// TestMarkedNamesTheTwoLatestLiveMarks.
+func TestMarkedNamesTheTwoLatestLiveMarks(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	l := local(c)
+	if got := l.Marked(); got != [2]string{} {
+		t.Fatalf("Marked() = %q with no marks", got)
+	}
+	l.Mark("b")
+	c.add(TTL / 2)
+	l.Mark("c")
+	l.Mark("c")
+	if got := l.Marked(); got != [2]string{"c", "b"} {
+		t.Fatalf("Marked() = %q, want [c b]", got)
+	}
+	c.add(TTL/2 + time.Millisecond) // b's lapsed
+	if got := l.Marked(); got != [2]string{"c", ""} {
+		t.Fatalf("Marked() = %q, want [c \"\"]", got)
+	}
+}
+
 // TestDeferWaitsForTheMarkOrTheBound: Defer returns at once without a mark
 // of another tenant, waits while one holds, and never longer than max.
 func TestDeferWaitsForTheMarkOrTheBound(t *testing.T) {

@@ -12,7 +12,10 @@ import (
 
 // maxDefer bounds how long a heavy import waits, between two of its pages,
 // for another tenant's light work: a stream of light work slows a heavy
-// import down but never stops it.
+// import down but never stops it. (A bound relative to the page's own
+// time, to keep a share of the speed, was measured: at any share that
+// keeps much of the heavy import going, its parsing and the pages it
+// stores take the CPUs the light work needs; docs/benchmarks.md, step 6.)
 const maxDefer = 50 * time.Millisecond
 
 // WithLight has imports mark light work in l and pace heavy ones
@@ -34,15 +37,18 @@ type importPacer struct {
 }
 
 // begin counts an import of tenant under way until the returned func is
-// called.
+// called, and marks it light if it is.
 func (p *importPacer) begin(tenant string) (end func()) {
 	if p == nil {
 		return func() {}
 	}
 	p.mu.Lock()
 	p.under[tenant]++
+	light := p.under[tenant] == 1
 	p.mu.Unlock()
-	p.pace(context.Background(), tenant, 0)
+	if light {
+		p.light.Mark(tenant)
+	}
 	return func() {
 		p.mu.Lock()
 		if p.under[tenant]--; p.under[tenant] <= 0 {
@@ -54,9 +60,6 @@ func (p *importPacer) begin(tenant string) (end func()) {
 
 // pace is called by an import of tenant once it has the given pages.
 func (p *importPacer) pace(ctx context.Context, tenant string, pages int) {
-	if p == nil {
-		return
-	}
 	p.mu.Lock()
 	light := p.under[tenant] <= 1 && pages <= sched.LightPages
 	p.mu.Unlock()

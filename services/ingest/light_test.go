@@ -50,7 +50,17 @@ func TestImportPacerHoldsHeavyImports(t *testing.T) {
 	p := &importPacer{light: light, deferred: deferred, under: map[string]int{}}
 	defer p.begin("a")()
 	defer p.begin("a")()
-	light.Mark("b")
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() { // b's light work goes on
+		for ctx.Err() == nil {
+			light.Mark("b")
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for !light.Other("a") {
+		time.Sleep(time.Millisecond)
+	}
 	start := time.Now()
 	p.pace(context.Background(), "a", 1)
 	if d := time.Since(start); d < maxDefer {
@@ -59,6 +69,8 @@ func TestImportPacerHoldsHeavyImports(t *testing.T) {
 	if got := testutil.ToFloat64(deferred); got < maxDefer.Seconds() {
 		t.Fatalf("deferred = %vs, want at least %vs", got, maxDefer.Seconds())
 	}
+	stop()
+
 	// On a frozen clock a wait would never end: b's light import must not
 	// start one.
 	frozen := time.Unix(1000, 0)

@@ -3,8 +3,10 @@ package worker
 import (
 	"cmp"
 	"container/heap"
+	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -38,16 +40,21 @@ type fairQueue struct {
 	freed   chan struct{}           // a ticket was finished, for the fetcher (capacity 1)
 	ended   chan struct{}           // a ticket was finished, for the starter (capacity 1)
 	light   *sched.Light            // light work marked across processes; nil: none
+	lit     map[string]struct{}     // tenants whose running work here is light: their marks are renewed
 }
 
 // Light and heavy work (package sched): a tenant is light in a worker
-// while the upload it delivers has at most sched.LightPages pages and it holds at
-// most lightTickets of the worker's tickets; it is marked light for every
-// process. While another tenant is marked, a tenant holding more than
-// lightTickets starts no ticket beyond heavyWhileLight running, and its
-// carried chains yield down to that: its deliveries at once, and the CPU
-// they take, shrink to a few, and the light tenant's steps wait behind
-// few others.
+// while the upload it delivers has at most sched.LightPages pages and it
+// holds at most lightTickets of the worker's tickets; it is marked light
+// for every process, and the mark is renewed while that work runs. A
+// tenant holding more than lightTickets is heavy: while another tenant is
+// marked (one not holding much here itself), it starts no ticket while
+// heavyWhileLight of its deliveries are busy (running, and not waiting for
+// a slow endpoint: see busy), and its carried chains yield down to that.
+// Its work that uses the CPUs at once (the Redis and NATS calls, building
+// and reading requests) shrinks to a few deliveries, so the light tenant's
+// steps wait behind few others; deliveries waiting for a slow endpoint
+// take no CPU and are not held back.
 const (
 	lightTickets    = 4
 	heavyWhileLight = 2
@@ -57,25 +64,55 @@ type tenantQueue struct {
 	name    string
 	tickets []fetched // FIFO
 	running int
-	share   uint64 // weight: the delivery share of its latest ticket, at least 1
-	turn    uint64 // when this tenant was last served, or arrived if never
-	index   int    // in ready; -1 when it has no waiting ticket
-	fresh   bool   // never served: goes before tenants served already
+	share   uint64        // weight: the delivery share of its latest ticket, at least 1
+	turn    uint64        // when this tenant was last served, or arrived if never
+	index   int           // in ready; -1 when it has no waiting ticket
+	fresh   bool          // never served: goes before tenants served already
+	sending int           // running and waiting for the endpoint's answer
+	answer  time.Duration // how long its endpoints take to answer, a moving average
 }
 
 func newFairQueue() *fairQueue {
-	return &fairQueue{tenants: make(map[string]*tenantQueue), pushed: make(chan struct{}, 1), freed: make(chan struct{}, 1), ended: make(chan struct{}, 1)}
+	return &fairQueue{tenants: make(map[string]*tenantQueue), pushed: make(chan struct{}, 1), freed: make(chan struct{}, 1), ended: make(chan struct{}, 1),
+		lit: make(map[string]struct{})}
 }
 
-// heavy reports whether tq holds more tickets than light work does while
-// another tenant's light work is marked.
+// much reports whether tq holds more tickets than light work does.
+func much(tq *tenantQueue) bool { return len(tq.tickets)+tq.running > lightTickets }
+
+// heavy reports whether tq is held back: it holds much, and another
+// tenant's light work is marked (a tenant holding much here too does not
+// count, so a tenant cannot hold others back by importing little now and
+// then). Called with mu held.
 func (q *fairQueue) heavy(tq *tenantQueue) bool {
-	return q.light != nil && len(tq.tickets)+tq.running > lightTickets && q.light.Other(tq.name)
+	if q.light == nil || !much(tq) {
+		return false
+	}
+	for _, name := range q.light.Marked() {
+		if other := q.tenants[name]; name != "" && name != tq.name && (other == nil || !much(other)) {
+			return true
+		}
+	}
+	return false
+}
+
+// slowAnswer is how long a tenant's endpoints take to answer, on average,
+// for its deliveries waiting for them not to count as busy: a fast answer
+// comes back before the CPUs are free anyway.
+const slowAnswer = 5 * time.Millisecond
+
+// busy is how many of tq's deliveries use the CPUs: running, and not
+// waiting for a slow endpoint.
+func busy(tq *tenantQueue) int {
+	if tq.answer >= slowAnswer {
+		return tq.running - tq.sending
+	}
+	return tq.running
 }
 
 // capped reports whether tq may start no more tickets now.
 func (q *fairQueue) capped(tq *tenantQueue) bool {
-	return tq.running >= heavyWhileLight && q.heavy(tq)
+	return busy(tq) >= heavyWhileLight && q.heavy(tq)
 }
 
 // next is the waiting tenant the next slot goes to: the first of ready
@@ -164,10 +201,28 @@ func (q *fairQueue) done(tenant string) {
 		heap.Fix(&q.ready, tq.index)
 	case tq.running == 0:
 		delete(q.tenants, tenant)
+		delete(q.lit, tenant)
 	}
 	q.mu.Unlock()
 	signal(q.freed)
 	signal(q.ended)
+}
+
+// sending counts one of tenant's running deliveries as waiting for its
+// endpoint until the returned func is called with how long the answer
+// took.
+func (q *fairQueue) sending(tenant string) (answered func(took time.Duration)) {
+	q.mu.Lock()
+	tq := q.tenants[tenant]
+	tq.sending++
+	q.mu.Unlock()
+	return func(took time.Duration) {
+		q.mu.Lock()
+		tq.sending--
+		tq.answer += (took - tq.answer) / 8
+		q.mu.Unlock()
+		signal(q.ended) // a capped tenant may start again
+	}
 }
 
 // held is how many tickets the worker holds: waiting and running.
@@ -190,12 +245,12 @@ func perShare(a, b *tenantQueue) (x, y uint64) {
 
 // othersWait reports whether a carried chain of tenant should yield its
 // slot: a tenant holding fewer slots per unit of share has a ticket
-// waiting, or tenant is heavy and holds more than heavyWhileLight running.
+// waiting, or tenant is held back for light work (heldBack).
 func (q *fairQueue) othersWait(tenant string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	tq := q.tenants[tenant]
-	if tq.running > heavyWhileLight && q.heavy(tq) {
+	if q.over(tq) {
 		return true
 	}
 	if len(q.ready) == 0 {
@@ -205,19 +260,70 @@ func (q *fairQueue) othersWait(tenant string) bool {
 	return q.ready[0] != tq && x < y
 }
 
+// over reports whether tq is held back and has more than heavyWhileLight
+// deliveries busy: its carried chains yield. Called with mu held.
+func (q *fairQueue) over(tq *tenantQueue) bool {
+	return busy(tq) > heavyWhileLight && q.heavy(tq)
+}
+
+// heldBack reports whether a chain of tenant yields for light work.
+func (q *fairQueue) heldBack(tenant string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.over(q.tenants[tenant])
+}
+
 // lightWork marks tenant light, for every process, when the upload it
 // delivers has at most sched.LightPages pages and tenant holds at most
-// lightTickets of this worker's tickets.
+// lightTickets of this worker's tickets; renew keeps the mark while its
+// deliveries run.
 func (q *fairQueue) lightWork(tenant string, pages int) {
 	if q.light == nil || pages > sched.LightPages {
 		return
 	}
 	q.mu.Lock()
 	tq := q.tenants[tenant]
-	light := tq != nil && len(tq.tickets)+tq.running <= lightTickets
+	light := tq != nil && !much(tq)
+	if light {
+		q.lit[tenant] = struct{}{}
+	}
 	q.mu.Unlock()
 	if light {
 		q.light.Mark(tenant)
+	}
+}
+
+// renew marks again, every TTL/4 until ctx ends, the tenants whose light
+// work runs here: a page waiting for a slow endpoint keeps its tenant
+// marked.
+func (q *fairQueue) renew(ctx context.Context) {
+	if q.light == nil {
+		return
+	}
+	t := time.NewTicker(sched.TTL / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			q.renewOnce()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// renewOnce marks again the tenants whose light work runs here.
+func (q *fairQueue) renewOnce() {
+	var names []string
+	q.mu.Lock()
+	for name := range q.lit {
+		if tq := q.tenants[name]; tq != nil && tq.running > 0 && !much(tq) {
+			names = append(names, name)
+		}
+	}
+	q.mu.Unlock()
+	for _, name := range names {
+		q.light.Mark(name)
 	}
 }
 
@@ -231,6 +337,7 @@ func (q *fairQueue) drain() []fetched {
 		tq.tickets, tq.index = nil, -1
 		if tq.running == 0 {
 			delete(q.tenants, tq.name)
+			delete(q.lit, tq.name)
 		}
 	}
 	q.ready, q.waiting = nil, 0

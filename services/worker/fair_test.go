@@ -448,3 +448,78 @@ func TestFairQueueHoldsHeavyTenantsBackForLightWork(t *testing.T) {
 		t.Fatalf("a held back for c holding %d tickets", lightTickets+1)
 	}
 }
+
+// TestFairQueueHoldsBackOnlyForLightWork: a mark of a tenant that holds
+// much in this worker holds nobody back; deliveries waiting for their
+// endpoint are not held back; a running light tenant's mark is renewed.
+func TestFairQueueHoldsBackOnlyForLightWork(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	q := newFairQueue()
+	q.light = sched.New(nil, zap.NewNop(), sched.WithClock(clock))
+	for i := range 10 {
+		q.push(tenantTicket("a", i))
+		q.push(tenantTicket("c", i))
+	}
+	for range 2 * (heavyWhileLight + 1) {
+		if _, ok := q.pop(); !ok {
+			t.Fatal("nothing started")
+		}
+	}
+	q.light.Mark("c") // c imports a little now and then, but holds much here
+	if q.othersWait("a") || q.heldBack("a") {
+		t.Fatal("a held back for c, which holds much here itself")
+	}
+
+	// b's light work: a is held back, but its deliveries waiting for the
+	// endpoint do not count.
+	q.push(tenantTicket("b", 0))
+	if f, ok := q.pop(); !ok || f.ticket.GetTenant() != "b" {
+		t.Fatal("b's ticket not started first")
+	}
+	q.lightWork("b", 1)
+	if !q.heldBack("a") {
+		t.Fatalf("a has %d busy while b's light work is marked, yet is not held back", heavyWhileLight+1)
+	}
+	answered := q.sending("a")
+	if !q.heldBack("a") {
+		t.Fatal("a's delivery waiting for a fast endpoint is not counted busy")
+	}
+	for range 30 { // a's endpoint is slow
+		q.sending("a")(100 * time.Millisecond)
+	}
+	if q.heldBack("a") {
+		t.Fatal("a held back for a delivery that waits for its slow endpoint")
+	}
+	var answeredC []func(time.Duration)
+	for range 30 {
+		q.sending("c")(100 * time.Millisecond)
+	}
+	for range heavyWhileLight + 1 { // c, held back too, waits for its slow endpoint on all its deliveries
+		answeredC = append(answeredC, q.sending("c"))
+	}
+	if f, ok := q.pop(); !ok || f.ticket.GetTenant() != "c" {
+		t.Fatal("c's ticket, with no delivery busy, not started")
+	}
+	answered(100 * time.Millisecond)
+	for _, f := range answeredC {
+		f(100 * time.Millisecond)
+	}
+
+	// b's delivery runs on for a slow endpoint: its mark is renewed.
+	for range 3 {
+		advance(sched.TTL / 2)
+		q.renewOnce()
+		if !q.light.Other("a") {
+			t.Fatal("b's running light work not marked again")
+		}
+	}
+	q.done("b")
+	advance(sched.TTL)
+	q.renewOnce()
+	if q.light.Other("a") {
+		t.Fatal("b's mark renewed after its work ended")
+	}
+}

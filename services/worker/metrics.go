@@ -24,6 +24,7 @@ type Metrics struct {
 	// notifications: attempts to POST an event to a notifyUrl, by outcome.
 	notifications *prometheus.CounterVec
 	waiting       *waitingCollector
+	lightYields   prometheus.Counter
 }
 
 // topTenants is how many tenants hookline_worker_tenant_tickets_waiting
@@ -34,15 +35,14 @@ const topTenants = 5
 // started, read at scrape time. Per tenant it shows only the topTenants
 // busiest, so the series stay bounded whatever the number of tenants.
 type waitingCollector struct {
-	q                           atomic.Pointer[fairQueue]
-	tickets, tenants, top, held *prometheus.Desc
+	q                     atomic.Pointer[fairQueue]
+	tickets, tenants, top *prometheus.Desc
 }
 
 func (c *waitingCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.tickets
 	ch <- c.tenants
 	ch <- c.top
-	ch <- c.held
 }
 
 func (c *waitingCollector) Collect(ch chan<- prometheus.Metric) {
@@ -52,14 +52,8 @@ func (c *waitingCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	top, tenants := q.top(topTenants)
 	q.mu.Lock()
-	waiting, held := q.waiting, 0
-	for _, tq := range q.tenants {
-		if q.heavy(tq) {
-			held++
-		}
-	}
+	waiting := q.waiting
 	q.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(held))
 	ch <- prometheus.MustNewConstMetric(c.tickets, prometheus.GaugeValue, float64(waiting))
 	ch <- prometheus.MustNewConstMetric(c.tenants, prometheus.GaugeValue, float64(tenants))
 	for _, tw := range top {
@@ -120,11 +114,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 				"Tenants with tickets waiting in this worker.", nil, nil),
 			top: prometheus.NewDesc("hookline_worker_tenant_tickets_waiting",
 				"Tickets waiting in this worker for each of the 5 tenants with the most (others are not listed).", []string{"tenant"}, nil),
-			held: prometheus.NewDesc("hookline_worker_tenants_held_for_light",
-				"Tenants with much work in this worker held to a few deliveries at once while another tenant's light work is marked.", nil, nil),
 		},
 	}
 	reg.MustRegister(m.limited, m.held, m.probes, m.stateChanges, m.notifications)
-	reg.MustRegister(m.waiting, m.attempts, m.delivered, m.failed, m.uploads, m.duration, m.inFlight, m.infraErrors)
+	m.lightYields = prometheus.NewCounter(prometheus.CounterOpts{Name: "hookline_worker_light_yields_total",
+		Help: "Carried chains of tenants with much work that gave their slot up because another tenant's light work was marked."})
+	reg.MustRegister(m.lightYields, m.waiting, m.attempts, m.delivered, m.failed, m.uploads, m.duration, m.inFlight, m.infraErrors)
 	return m
 }

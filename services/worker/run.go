@@ -53,6 +53,22 @@ func lightWork(ctx context.Context, u *tracker.Upload) {
 	}
 }
 
+// sending counts the delivery that runs ctx as waiting for its endpoint
+// until the returned func is called (fairQueue.sending).
+func sending(ctx context.Context) (answered func(took time.Duration)) {
+	if y, ok := ctx.Value(yieldKey{}).(yieldTo); ok {
+		return y.q.sending(y.tenant)
+	}
+	return func(time.Duration) {}
+}
+
+// heldBack reports whether the delivery that runs ctx yields because its
+// tenant is held back for another's light work.
+func heldBack(ctx context.Context) bool {
+	y, ok := ctx.Value(yieldKey{}).(yieldTo)
+	return ok && y.q.heldBack(y.tenant)
+}
+
 type yieldTo struct {
 	q      *fairQueue
 	tenant string
@@ -166,6 +182,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); p.beats.run(hb, p.ackWait) }()
 	defer func() { wg.Wait(); stopHB(); <-hbDone }()
+	go p.waiting.renew(hb)
 	fetching := make(chan struct{})
 	go func() { defer close(fetching); p.fetch(ctx) }()
 	defer func() {
@@ -185,8 +202,8 @@ func (p *Pool) Run(ctx context.Context) error {
 		}
 		f, ok := p.waiting.pop()
 		for !ok {
-			var recheck <-chan time.Time // tickets may wait, capped while light work is marked
-			if p.waiting.light != nil {
+			var recheck <-chan time.Time // tickets wait, held back while light work is marked
+			if p.waiting.light != nil && p.waiting.held() > 0 {
 				recheck = time.After(sched.TTL / 4)
 			}
 			select {

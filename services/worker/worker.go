@@ -200,6 +200,9 @@ func (d *Deliverer) Handle(ctx context.Context, t Ticket) error {
 				return ErrShutdown
 			case pages >= maxPages || yielding(ctx):
 				// The next page queues up behind the tickets waiting.
+				if heldBack(ctx) {
+					d.metrics.lightYields.Inc()
+				}
 				return d.publishNext(ctx, t, u, dec)
 			}
 			call.Page, pages = dec.Next, pages+1
@@ -335,7 +338,9 @@ func (d *Deliverer) attempt(ctx context.Context, page int, u *tracker.Upload, at
 	})
 	*bufp = body
 	d.metrics.inFlight.Inc()
+	answered := sending(ctx)
 	res := d.send.Send(ctx, webhook.Request{Destination: dest, ID: u.ID + "." + strconv.Itoa(page), Body: body})
+	answered(res.Duration)
 	d.metrics.inFlight.Dec()
 	d.metrics.duration.Observe(res.Duration.Seconds())
 	if !res.Delivered() && ctx.Err() != nil {
