@@ -6,10 +6,9 @@
 // ingest and worker knows it within a network hop, and it lapses after
 // TTL unless renewed. Tenants with much work hold back while another
 // tenant is marked: workers run few of their deliveries at once outside
-// the wait for the endpoint, and ingest pauses their imports between
-// pages, for at most as long as the page took. On a host whose CPUs a
-// flood keeps busy, the light tenant's steps then run nearly as fast as
-// alone.
+// the wait for a slow endpoint, and ingest pauses their imports between
+// pages (for a bounded time each). On a host whose CPUs a flood keeps
+// busy, the light tenant's steps then run nearly as fast as alone.
 package sched
 
 import (
