@@ -20,13 +20,7 @@ import (
 // next free slot instead of waiting for A's queue, and A's carried chains
 // give their slots up while B waits.
 func TestSmallUploadOvertakesAnotherTenantsFlood(t *testing.T) {
-	const (
-		floodUploads = 40
-		floodPages   = 50
-		smallPages   = 5
-	)
 	e := newEnv(t)
-
 	flood := apitest.NewReceiver(t, func(w http.ResponseWriter, r *http.Request, _ apitest.Request, _ int) {
 		select {
 		case <-time.After(10 * time.Millisecond): // a busy endpoint
@@ -43,29 +37,50 @@ func TestSmallUploadOvertakesAnotherTenantsFlood(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	e.client.PutTemplate(keyA, "FLOOD", map[string]any{"url": flood.HookURL(), "chunkSize": 1, "maxInFlight": 4})
-	e.client.PutTemplate(keyB, "SMALL", map[string]any{"url": small.HookURL(), "chunkSize": 1, "maxInFlight": 1})
-
-	var floodIDs []string
-	for range floodUploads {
-		acc := e.client.ImportJSON(keyA, map[string]any{"template": "FLOOD", "records": apitest.Records(floodPages), "authHeaderValue": "a"})
-		floodIDs = append(floodIDs, acc.UploadID)
-	}
-	// The workers start once the whole flood is queued (its imports take
-	// longer than its delivery would).
-	e.startWorker()
-	e.startWorker()
-	apitest.Eventually(t, 10*time.Second, "the flood's delivery to be under way", func() bool { return flood.Count() >= 32 })
-	acc := e.client.ImportJSON(keyB, map[string]any{"template": "SMALL", "records": apitest.Records(smallPages), "authHeaderValue": "b"})
-	if u := e.client.WaitFinished(keyB, acc.UploadID, 30*time.Second); u.Status != "completed" || u.DeliveredPages != smallPages {
-		t.Fatalf("tenant B's upload = %+v, want completed", u)
-	}
+	floodIDs, _ := floodThenSmall(t, e, flood, small)
 	total := floodUploads * floodPages
 	at := floodAtLast.Load()
 	t.Logf("tenant B's last page arrived after %d of tenant A's %d pages", at, total)
 	if at < 0 || at > int64(total/2) {
 		t.Errorf("tenant B's last page arrived after %d of tenant A's %d pages, want fewer than half", at, total)
 	}
+	floodFinished(t, e, floodIDs)
+}
+
+// The flood and the small upload of the tests above and below.
+const (
+	floodUploads = 40
+	floodPages   = 50
+	smallPages   = 5
+)
+
+// floodThenSmall has tenant A import floodUploads uploads of floodPages
+// pages (maxInFlight 4) to flood, starts two workers, and once A's delivery
+// is under way has tenant B import smallPages pages (maxInFlight 1) to
+// small and waits until they are delivered. It returns A's uploads and the
+// two workers.
+func floodThenSmall(t *testing.T, e *env, flood, small *apitest.Receiver) (floodIDs []string, workers []*workerProc) {
+	t.Helper()
+	e.client.PutTemplate(keyA, "FLOOD", map[string]any{"url": flood.HookURL(), "chunkSize": 1, "maxInFlight": 4})
+	e.client.PutTemplate(keyB, "SMALL", map[string]any{"url": small.HookURL(), "chunkSize": 1, "maxInFlight": 1})
+	for range floodUploads {
+		acc := e.client.ImportJSON(keyA, map[string]any{"template": "FLOOD", "records": apitest.Records(floodPages), "authHeaderValue": "a"})
+		floodIDs = append(floodIDs, acc.UploadID)
+	}
+	// The workers start once the whole flood is queued (its imports take
+	// longer than its delivery would).
+	workers = []*workerProc{e.startWorker(), e.startWorker()}
+	apitest.Eventually(t, 10*time.Second, "the flood's delivery to be under way", func() bool { return flood.Count() >= 32 })
+	acc := e.client.ImportJSON(keyB, map[string]any{"template": "SMALL", "records": apitest.Records(smallPages), "authHeaderValue": "b"})
+	if u := e.client.WaitFinished(keyB, acc.UploadID, 30*time.Second); u.Status != "completed" || u.DeliveredPages != smallPages {
+		t.Fatalf("tenant B's upload = %+v, want completed", u)
+	}
+	return floodIDs, workers
+}
+
+// floodFinished waits until every upload of the flood is delivered.
+func floodFinished(t *testing.T, e *env, floodIDs []string) {
+	t.Helper()
 	for _, id := range floodIDs {
 		if u := e.client.WaitFinished(keyA, id, 60*time.Second); u.Status != "completed" || u.DeliveredPages != floodPages {
 			t.Fatalf("flood upload %s = %+v, want completed", id, u)
@@ -149,11 +164,6 @@ func TestDeliveryShareSplitsTheWorkers(t *testing.T) {
 // deliveries per worker while it lasts. With HOOKLINE_LIGHT_FIRST=false
 // nothing yields for B (the test then fails).
 func TestHeavyTenantYieldsToLightWork(t *testing.T) {
-	const (
-		floodUploads = 40
-		floodPages   = 50
-		smallPages   = 5
-	)
 	e := newEnv(t)
 	flood := apitest.NewReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ apitest.Request, _ int) {
 		w.WriteHeader(http.StatusOK)
@@ -166,19 +176,7 @@ func TestHeavyTenantYieldsToLightWork(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	e.client.PutTemplate(keyA, "FLOOD", map[string]any{"url": flood.HookURL(), "chunkSize": 1, "maxInFlight": 4})
-	e.client.PutTemplate(keyB, "SMALL", map[string]any{"url": small.HookURL(), "chunkSize": 1, "maxInFlight": 1})
-	var floodIDs []string
-	for range floodUploads {
-		acc := e.client.ImportJSON(keyA, map[string]any{"template": "FLOOD", "records": apitest.Records(floodPages), "authHeaderValue": "a"})
-		floodIDs = append(floodIDs, acc.UploadID)
-	}
-	workers := []*workerProc{e.startWorker(), e.startWorker()}
-	apitest.Eventually(t, 10*time.Second, "the flood's delivery to be under way", func() bool { return flood.Count() >= 32 })
-	acc := e.client.ImportJSON(keyB, map[string]any{"template": "SMALL", "records": apitest.Records(smallPages), "authHeaderValue": "b"})
-	if u := e.client.WaitFinished(keyB, acc.UploadID, 30*time.Second); u.Status != "completed" || u.DeliveredPages != smallPages {
-		t.Fatalf("tenant B's upload = %+v, want completed", u)
-	}
+	floodIDs, workers := floodThenSmall(t, e, flood, small)
 	atB := flood.Count()
 	yields := 0.0
 	for _, w := range workers {
@@ -191,11 +189,7 @@ func TestHeavyTenantYieldsToLightWork(t *testing.T) {
 	if yields == 0 {
 		t.Error("no chain of tenant A's gave its slot up for tenant B's light work")
 	}
-	for _, id := range floodIDs {
-		if u := e.client.WaitFinished(keyA, id, 60*time.Second); u.Status != "completed" || u.DeliveredPages != floodPages {
-			t.Fatalf("flood upload %s = %+v, want completed", id, u)
-		}
-	}
+	floodFinished(t, e, floodIDs)
 }
 
 // scrape reads a metric without labels from the /metrics of addr.
