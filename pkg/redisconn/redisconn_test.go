@@ -120,7 +120,10 @@ func TestDurableWriteWaitsForReplica(t *testing.T) {
 func TestDurableWriteOnCluster(t *testing.T) {
 	c := redistest.StartCluster(t, 3, 1)
 	ctx := context.Background()
-	rdb, short := open(t, c.URL, redisconn.Durability{WaitReplicas: 1, WaitTimeout: 300 * time.Millisecond})
+	// A live replica acknowledges well within WaitTimeout even on a loaded
+	// machine (300 ms was not always enough under -race); only the writes
+	// to the stopped replica's master wait it out.
+	rdb, short := open(t, c.URL, redisconn.Durability{WaitReplicas: 1, WaitTimeout: 2 * time.Second})
 	cc := rdb.(*redis.ClusterClient)
 	keyA, keyB := "{a}k", "{b}k"
 	masterA := c.MasterFor(t, keyA)

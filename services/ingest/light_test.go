@@ -50,14 +50,16 @@ func TestImportPacerHoldsHeavyImports(t *testing.T) {
 	p := &importPacer{light: light, deferred: deferred, under: map[string]int{}}
 	defer p.begin("a")()
 	defer p.begin("a")()
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
+	marking, stop := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
 	go func() { // b's light work goes on
-		for ctx.Err() == nil {
+		defer close(stopped)
+		for marking.Err() == nil {
 			light.Mark("b")
 			time.Sleep(time.Millisecond)
 		}
 	}()
+	defer func() { stop(); <-stopped }()
 	for !light.Other("a") {
 		time.Sleep(time.Millisecond)
 	}
@@ -70,6 +72,7 @@ func TestImportPacerHoldsHeavyImports(t *testing.T) {
 		t.Fatalf("deferred = %vs, want at least %vs", got, maxDefer.Seconds())
 	}
 	stop()
+	<-stopped
 
 	// On a frozen clock a wait would never end: b's light import must not
 	// start one.
