@@ -1,6 +1,9 @@
 package config
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -35,5 +38,23 @@ func TestLightFirst(t *testing.T) {
 	_, err := LoadCommon(baseEnv(map[string]string{"HOOKLINE_LIGHT_FIRST": "sometimes"}))
 	if err == nil || !strings.Contains(err.Error(), "HOOKLINE_LIGHT_FIRST") {
 		t.Fatalf("HOOKLINE_LIGHT_FIRST=sometimes: error %v, want one naming the variable", err)
+	}
+}
+
+// TestStoppedEarly: an error that only says the context ended, once it has,
+// is a clean stop; any other error stands.
+func TestStoppedEarly(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	setup := fmt.Errorf("set up streams: %w", context.Canceled)
+	if err := StoppedEarly(ctx, setup); err == nil {
+		t.Fatal("a canceled setup before the stop was taken for a clean stop")
+	}
+	cancel()
+	if err := StoppedEarly(ctx, setup); err != nil {
+		t.Fatalf("StoppedEarly after the stop = %v, want nil", err)
+	}
+	other := errors.New("HOOKLINE_ADDR: address in use")
+	if err := StoppedEarly(ctx, other); err != other {
+		t.Fatalf("StoppedEarly(%v) = %v, want it back", other, err)
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -72,7 +73,16 @@ func serve(name string, c Common, log *zap.Logger, run func(ctx context.Context,
 	defer rdb.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), unreplicated)
-	return run(ctx, Runtime{NATS: nc, Redis: rdb, Registry: reg, Log: log})
+	return StoppedEarly(ctx, run(ctx, Runtime{NATS: nc, Redis: rdb, Registry: reg, Log: log}))
+}
+
+// StoppedEarly is err, or nil when err only says that ctx ended (a stop
+// while the service was still starting up is a clean stop too).
+func StoppedEarly(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 // UnreplicatedWrites is the counter of durable Redis writes that no replica

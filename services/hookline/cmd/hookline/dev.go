@@ -173,7 +173,7 @@ func dev(ctx context.Context, dataDir string) error {
 	g.Go(func() error {
 		return worker.Run(gctx, wcfg, worker.Deps{NATS: nc, Redis: rdb, Registry: reg, Gatherer: reg, Log: log})
 	})
-	err = g.Wait()
+	err = config.StoppedEarly(ctx, g.Wait())
 	log.Info("hookline dev stopped", zap.Bool("clean", err == nil))
 	return err
 }
