@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/xuri/excelize/v2"
@@ -68,10 +69,11 @@ func openXLSX(r io.Reader, opts Options) (_ ReadCloser, err error) {
 	}
 	if x.rows, err = x.book.Rows(x.sheet); err != nil {
 		var missing excelize.ErrSheetNotExist
-		if errors.As(err, &missing) {
+		if errors.As(err, &missing) && !slices.Contains(x.book.GetSheetList(), x.sheet) {
 			return nil, &OptionError{Field: "sheet", Msg: fmt.Sprintf("the workbook has no worksheet %q; it has %s", x.sheet, quoteList(x.book.GetSheetList()))}
 		}
-		return nil, &ParseError{Msg: fmt.Sprintf("worksheet %q: %v", x.sheet, err)}
+		// Listed but not readable: the workbook names a part it does not hold.
+		return nil, &ParseError{Msg: fmt.Sprintf("not a valid XLSX workbook: worksheet %q: %v", x.sheet, err)}
 	}
 	return x, nil
 }
