@@ -29,7 +29,8 @@ const Subject = "hookline.sched.light"
 
 // TTL is how long a mark holds unless renewed. A process renews the marks
 // of light work under way in it every TTL/4, and publishes a tenant's mark
-// at most every TTL/2.
+// at most as often, so that other processes see it lapse at most TTL/4
+// before it does here.
 const TTL = 40 * time.Millisecond
 
 // Light knows which tenants are marked light now. The zero value is not
@@ -43,7 +44,7 @@ type Light struct {
 	// The latest mark, and the latest of any other tenant: enough to
 	// answer whether a tenant other than a given one is marked.
 	top, second tenantUntil
-	// What this process published in the current window of TTL/2: at
+	// What this process published in the current window of TTL/4: at
 	// most two tenants, which is all a reader needs to know that a
 	// tenant other than any given one is marked.
 	window time.Time
@@ -91,12 +92,12 @@ func (l *Light) Run(ctx context.Context) error {
 }
 
 // Mark marks tenant light for TTL, here and in every process. A process
-// publishes at most two tenants' marks every TTL/2, however many tenants
+// publishes at most two tenants' marks every TTL/4, however many tenants
 // it marks.
 func (l *Light) Mark(tenant string) {
 	now := l.note(tenant)
 	l.mu.Lock()
-	if now.Sub(l.window) >= TTL/2 {
+	if now.Sub(l.window) >= TTL/4 {
 		l.window, l.sent = now, l.sent[:0]
 	}
 	send := l.nc != nil && len(l.sent) < 2 && !slices.Contains(l.sent, tenant)
