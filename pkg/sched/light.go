@@ -28,10 +28,19 @@ const LightPages = 16
 const Subject = "hookline.sched.light"
 
 // TTL is how long a mark holds unless renewed. A process renews the marks
-// of light work under way in it every TTL/4, and publishes a tenant's mark
-// at most as often, so that other processes see it lapse at most TTL/4
-// before it does here.
-const TTL = 40 * time.Millisecond
+// of light work under way in it every TTL/4 and publishes them as it does,
+// so that other processes see a mark lapse at most TTL/4 before it does
+// here; it publishes at most two tenants' marks every window (a little
+// shorter than TTL/4, so that each renewal falls in a window of its own).
+const (
+	TTL    = 40 * time.Millisecond
+	window = TTL / 5
+)
+
+// maxMarks bounds the marks a process keeps: when more are alive at once,
+// the oldest are forgotten (light work enough to need more holds heavy
+// work back anyway).
+const maxMarks = 64
 
 // Light knows which tenants are marked light now. The zero value is not
 // usable; New builds one. Safe for concurrent use.
@@ -40,20 +49,12 @@ type Light struct {
 	now func() time.Time
 	log *zap.Logger
 
-	mu sync.Mutex
-	// The latest mark, and the latest of any other tenant: enough to
-	// answer whether a tenant other than a given one is marked.
-	top, second tenantUntil
-	// What this process published in the current window of TTL/4: at
-	// most two tenants, which is all a reader needs to know that a
-	// tenant other than any given one is marked.
-	window time.Time
-	sent   []string
-}
-
-type tenantUntil struct {
-	tenant string
-	until  time.Time
+	mu    sync.Mutex
+	marks map[string]time.Time // tenant -> when its mark lapses
+	// What this process published in the current window: at most two
+	// tenants.
+	since time.Time
+	sent  []string
 }
 
 // Option configures a Light.
@@ -65,7 +66,7 @@ func WithClock(now func() time.Time) Option { return func(l *Light) { l.now = no
 // New builds a Light that publishes and hears marks on nc (nil keeps
 // them in this process). Run subscribes.
 func New(nc *nats.Conn, log *zap.Logger, opts ...Option) *Light {
-	l := &Light{nc: nc, now: time.Now, log: log}
+	l := &Light{nc: nc, now: time.Now, log: log, marks: make(map[string]time.Time)}
 	for _, o := range opts {
 		o(l)
 	}
@@ -92,13 +93,13 @@ func (l *Light) Run(ctx context.Context) error {
 }
 
 // Mark marks tenant light for TTL, here and in every process. A process
-// publishes at most two tenants' marks every TTL/4, however many tenants
+// publishes at most two tenants' marks every window, however many tenants
 // it marks.
 func (l *Light) Mark(tenant string) {
 	now := l.note(tenant)
 	l.mu.Lock()
-	if now.Sub(l.window) >= TTL/4 {
-		l.window, l.sent = now, l.sent[:0]
+	if now.Sub(l.since) >= window {
+		l.since, l.sent = now, l.sent[:0]
 	}
 	send := l.nc != nil && len(l.sent) < 2 && !slices.Contains(l.sent, tenant)
 	if send {
@@ -115,47 +116,60 @@ func (l *Light) Mark(tenant string) {
 // note records a mark of tenant, seen now.
 func (l *Light) note(tenant string) time.Time {
 	now := l.now()
-	m := tenantUntil{tenant, now.Add(TTL)}
 	l.mu.Lock()
-	if l.top.tenant != tenant {
-		l.second = l.top // the latest mark of a tenant other than the new top
+	defer l.mu.Unlock()
+	if _, ok := l.marks[tenant]; !ok && len(l.marks) >= maxMarks {
+		l.prune(now)
 	}
-	l.top = m
-	l.mu.Unlock()
+	l.marks[tenant] = now.Add(TTL)
 	return now
 }
 
-// Marked returns the tenants of the two latest marks that have not
-// lapsed, latest first ("" for none).
-func (l *Light) Marked() [2]string {
+// prune forgets lapsed marks and, if that leaves maxMarks, the oldest.
+// Called with mu held.
+func (l *Light) prune(now time.Time) {
+	oldest, first := "", time.Time{}
+	for tenant, until := range l.marks {
+		if !now.Before(until) {
+			delete(l.marks, tenant)
+		} else if oldest == "" || until.Before(first) {
+			oldest, first = tenant, until
+		}
+	}
+	if len(l.marks) >= maxMarks {
+		delete(l.marks, oldest)
+	}
+}
+
+// Marked reports whether a tenant other than tenant, and for which skip
+// is false (skip may be nil), is marked light now.
+func (l *Light) Marked(tenant string, skip func(string) bool) bool {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out [2]string
-	n := 0
-	for _, m := range []tenantUntil{l.top, l.second} {
-		if m.tenant != "" && now.Before(m.until) {
-			out[n] = m.tenant
-			n++
+	for other, until := range l.marks {
+		if other != tenant && now.Before(until) && (skip == nil || !skip(other)) {
+			return true
 		}
 	}
-	return out
+	return false
 }
 
 // until is when the latest mark of a tenant other than tenant lapses.
 func (l *Light) until(tenant string) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.top.tenant != tenant {
-		return l.top.until
+	var latest time.Time
+	for other, until := range l.marks {
+		if other != tenant && until.After(latest) {
+			latest = until
+		}
 	}
-	return l.second.until
+	return latest
 }
 
 // Other reports whether a tenant other than tenant is marked light now.
-func (l *Light) Other(tenant string) bool {
-	return l.now().Before(l.until(tenant))
-}
+func (l *Light) Other(tenant string) bool { return l.Marked(tenant, nil) }
 
 // Defer waits while a tenant other than tenant is marked light, for at
 // most max, or until ctx ends, and returns how long it waited.

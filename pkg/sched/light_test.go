@@ -58,23 +58,35 @@ func TestOtherSeesMarksOfOtherTenantsUntilTheyLapse(t *testing.T) {
 	}
 }
 
-// TestMarkedNamesTheTwoLatestLiveMarks.
-func TestMarkedNamesTheTwoLatestLiveMarks(t *testing.T) {
+// TestMarkedSkipsTheTenantsItIsTold: Marked looks past the marks skip
+// names, however many, and past lapsed ones; the marks kept are bounded.
+func TestMarkedSkipsTheTenantsItIsTold(t *testing.T) {
 	c := &clock{t: time.Unix(1000, 0)}
 	l := local(c)
-	if got := l.Marked(); got != [2]string{} {
-		t.Fatalf("Marked() = %q with no marks", got)
-	}
-	l.Mark("b")
+	l.Mark("light")
 	c.add(TTL / 2)
-	l.Mark("c")
-	l.Mark("c")
-	if got := l.Marked(); got != [2]string{"c", "b"} {
-		t.Fatalf("Marked() = %q, want [c b]", got)
+	for _, heavy := range []string{"h1", "h2", "h3"} { // marked after it
+		l.Mark(heavy)
 	}
-	c.add(TTL/2 + time.Millisecond) // b's lapsed
-	if got := l.Marked(); got != [2]string{"c", ""} {
-		t.Fatalf("Marked() = %q, want [c \"\"]", got)
+	isHeavy := func(tenant string) bool { return tenant != "light" }
+	if !l.Marked("a", isHeavy) {
+		t.Fatal("the light tenant's mark, older than three skipped ones, was not seen")
+	}
+	if l.Marked("light", isHeavy) {
+		t.Fatal("a tenant held back for its own mark")
+	}
+	c.add(TTL/2 + time.Millisecond)
+	if l.Marked("a", isHeavy) || !l.Marked("a", nil) {
+		t.Fatalf("the light mark lapsed: Marked(a, skip) = %v, Marked(a, nil) = %v; want false, true", l.Marked("a", isHeavy), l.Marked("a", nil))
+	}
+	for i := range 2 * maxMarks {
+		l.Mark(fmt.Sprintf("t%d", i))
+	}
+	l.mu.Lock()
+	n := len(l.marks)
+	l.mu.Unlock()
+	if n > maxMarks {
+		t.Fatalf("%d marks kept, want at most %d", n, maxMarks)
 	}
 }
 
@@ -146,7 +158,7 @@ func TestMarksCrossProcesses(t *testing.T) {
 			t.Fatal("b never heard a's mark of tenant t")
 		}
 		a.mu.Lock()
-		a.window = time.Time{} // publish again
+		a.since = time.Time{} // publish again
 		a.mu.Unlock()
 		a.Mark("t")
 		if err := nc1.Flush(); err != nil {
@@ -158,7 +170,7 @@ func TestMarksCrossProcesses(t *testing.T) {
 		t.Fatal("b holds tenant t back for its own mark")
 	}
 	a.mu.Lock()
-	a.window = time.Time{}
+	a.since = time.Time{}
 	a.mu.Unlock()
 	for range 10 {
 		a.Mark("u")

@@ -40,7 +40,7 @@ type fairQueue struct {
 	freed   chan struct{}           // a ticket was finished, for the fetcher (capacity 1)
 	ended   chan struct{}           // a ticket was finished, for the starter (capacity 1)
 	light   *sched.Light            // light work marked across processes; nil: none
-	lit     map[string]struct{}     // tenants whose running work here is light: their marks are renewed
+	lit     map[string]int          // tenant -> its light deliveries running here: their marks are renewed
 }
 
 // Light and heavy work (package sched): a tenant is light in a worker
@@ -74,7 +74,7 @@ type tenantQueue struct {
 
 func newFairQueue() *fairQueue {
 	return &fairQueue{tenants: make(map[string]*tenantQueue), pushed: make(chan struct{}, 1), freed: make(chan struct{}, 1), ended: make(chan struct{}, 1),
-		lit: make(map[string]struct{})}
+		lit: make(map[string]int)}
 }
 
 // much reports whether tq holds more tickets than light work does.
@@ -85,15 +85,13 @@ func much(tq *tenantQueue) bool { return len(tq.tickets)+tq.running > lightTicke
 // count, so a tenant cannot hold others back by importing little now and
 // then). Called with mu held.
 func (q *fairQueue) heavy(tq *tenantQueue) bool {
-	if q.light == nil || !much(tq) {
-		return false
-	}
-	for _, name := range q.light.Marked() {
-		if other := q.tenants[name]; name != "" && name != tq.name && (other == nil || !much(other)) {
-			return true
-		}
-	}
-	return false
+	return q.light != nil && much(tq) && q.light.Marked(tq.name, q.holdsMuch)
+}
+
+// holdsMuch reports whether tenant holds much here. Called with mu held.
+func (q *fairQueue) holdsMuch(tenant string) bool {
+	tq := q.tenants[tenant]
+	return tq != nil && much(tq)
 }
 
 // slowAnswer is how long a tenant's endpoints take to answer, on average,
@@ -201,7 +199,6 @@ func (q *fairQueue) done(tenant string) {
 		heap.Fix(&q.ready, tq.index)
 	case tq.running == 0:
 		delete(q.tenants, tenant)
-		delete(q.lit, tenant)
 	}
 	q.mu.Unlock()
 	signal(q.freed)
@@ -210,12 +207,17 @@ func (q *fairQueue) done(tenant string) {
 
 // sending counts one of tenant's running deliveries as waiting for its
 // endpoint until the returned func is called with how long the answer
-// took.
+// took. answer is the tenant's average over its endpoints, kept while it
+// has tickets here.
 func (q *fairQueue) sending(tenant string) (answered func(took time.Duration)) {
 	q.mu.Lock()
 	tq := q.tenants[tenant]
 	tq.sending++
+	slow := tq.answer >= slowAnswer
 	q.mu.Unlock()
+	if slow {
+		signal(q.ended) // one fewer busy: a held tenant may start again
+	}
 	return func(took time.Duration) {
 		q.mu.Lock()
 		tq.sending--
@@ -273,24 +275,43 @@ func (q *fairQueue) heldBack(tenant string) bool {
 	return q.over(q.tenants[tenant])
 }
 
-// lightWork marks tenant light, for every process, when the upload it
-// delivers has at most sched.LightPages pages and tenant holds at most
-// lightTickets of this worker's tickets; renew keeps the mark while its
-// deliveries run.
-func (q *fairQueue) lightWork(tenant string, pages int) {
+// delivery is what the fair queue knows of one ticket being handled.
+type delivery struct {
+	light bool // counted in lit
+}
+
+// lightWork marks tenant light, for every process, when the upload its
+// delivery d delivers has at most sched.LightPages pages and tenant holds
+// at most lightTickets of this worker's tickets; renew keeps the mark
+// while such deliveries run (until unlight).
+func (q *fairQueue) lightWork(tenant string, pages int, d *delivery) {
 	if q.light == nil || pages > sched.LightPages {
 		return
 	}
 	q.mu.Lock()
 	tq := q.tenants[tenant]
 	light := tq != nil && !much(tq)
-	if light {
-		q.lit[tenant] = struct{}{}
+	if light && !d.light {
+		d.light = true
+		q.lit[tenant]++
 	}
 	q.mu.Unlock()
 	if light {
 		q.light.Mark(tenant)
 	}
+}
+
+// unlight ends d's count as light work.
+func (q *fairQueue) unlight(tenant string, d *delivery) {
+	if !d.light {
+		return
+	}
+	q.mu.Lock()
+	if q.lit[tenant]--; q.lit[tenant] <= 0 {
+		delete(q.lit, tenant)
+	}
+	q.mu.Unlock()
+	d.light = false
 }
 
 // renew marks again, every TTL/4 until ctx ends, the tenants whose light
@@ -317,7 +338,7 @@ func (q *fairQueue) renewOnce() {
 	var names []string
 	q.mu.Lock()
 	for name := range q.lit {
-		if tq := q.tenants[name]; tq != nil && tq.running > 0 && !much(tq) {
+		if tq := q.tenants[name]; tq != nil && !much(tq) {
 			names = append(names, name)
 		}
 	}
@@ -337,7 +358,6 @@ func (q *fairQueue) drain() []fetched {
 		tq.tickets, tq.index = nil, -1
 		if tq.running == 0 {
 			delete(q.tenants, tq.name)
-			delete(q.lit, tq.name)
 		}
 	}
 	q.ready, q.waiting = nil, 0

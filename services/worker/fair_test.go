@@ -347,7 +347,7 @@ func TestChainYieldsToAWaitingTenant(t *testing.T) {
 		t.Fatal("nothing to pop")
 	}
 	fq.push(tenantTicket("bravo", 0)) // bravo waits, holding none
-	yctx := context.WithValue(ctx, yieldKey{}, yieldTo{fq, "acme"})
+	yctx := context.WithValue(ctx, yieldKey{}, yieldTo{fq, "acme", &delivery{}})
 	if err := d.Handle(yctx, Ticket{Ticket: &hooklinev1.Ticket{UploadId: id, Page: 1, Tenant: "acme", DeliveryShare: 3}, Token: "1.1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestFairQueueHoldsHeavyTenantsBackForLightWork(t *testing.T) {
 		t.Fatal("a yields with nobody else")
 	}
 	q.push(tenantTicket("b", 0))
-	q.lightWork("b", 5) // b's upload has 5 pages, b holds 1 ticket: light
+	q.lightWork("b", 5, &delivery{}) // b's upload has 5 pages, b holds 1 ticket: light
 	if !q.othersWait("a") {
 		t.Fatalf("a holds %d running while b's light work is marked, and its chains do not yield", heavyWhileLight+2)
 	}
@@ -435,7 +435,7 @@ func TestFairQueueHoldsHeavyTenantsBackForLightWork(t *testing.T) {
 		t.Fatal("a's ticket not started once b's mark lapsed")
 	}
 	// Uploads of more than sched.LightPages pages are not light work.
-	q.lightWork("b", sched.LightPages+1)
+	q.lightWork("b", sched.LightPages+1, &delivery{})
 	if q.othersWait("a") {
 		t.Fatal("a yields to a large upload of b's")
 	}
@@ -443,7 +443,7 @@ func TestFairQueueHoldsHeavyTenantsBackForLightWork(t *testing.T) {
 	for i := range lightTickets + 1 {
 		q.push(tenantTicket("c", i))
 	}
-	q.lightWork("c", 1)
+	q.lightWork("c", 1, &delivery{})
 	if q.heavy(q.tenants["a"]) { // (a's chains yield to c anyway: c holds fewer slots)
 		t.Fatalf("a held back for c holding %d tickets", lightTickets+1)
 	}
@@ -479,7 +479,8 @@ func TestFairQueueHoldsBackOnlyForLightWork(t *testing.T) {
 	if f, ok := q.pop(); !ok || f.ticket.GetTenant() != "b" {
 		t.Fatal("b's ticket not started first")
 	}
-	q.lightWork("b", 1)
+	bd := &delivery{}
+	q.lightWork("b", 1, bd)
 	if !q.heldBack("a") {
 		t.Fatalf("a has %d busy while b's light work is marked, yet is not held back", heavyWhileLight+1)
 	}
@@ -516,10 +517,37 @@ func TestFairQueueHoldsBackOnlyForLightWork(t *testing.T) {
 			t.Fatal("b's running light work not marked again")
 		}
 	}
+	q.unlight("b", bd)
 	q.done("b")
 	advance(sched.TTL)
 	q.renewOnce()
 	if q.light.Other("a") {
 		t.Fatal("b's mark renewed after its work ended")
+	}
+}
+
+// TestFairQueueRenewsLightDeliveriesOnly: a tenant's mark is renewed while
+// a delivery of its light work runs, not while its other deliveries do.
+func TestFairQueueRenewsLightDeliveriesOnly(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	q := newFairQueue()
+	q.light = sched.New(nil, zap.NewNop(), sched.WithClock(clock))
+	q.push(tenantTicket("b", 0))
+	q.push(tenantTicket("b", 1))
+	q.pop()
+	q.pop()
+	small, large := &delivery{}, &delivery{}
+	q.lightWork("b", 1, small)
+	q.lightWork("b", sched.LightPages+1, large)
+	q.unlight("b", small) // the small upload is done; the large one runs on
+	q.done("b")
+	mu.Lock()
+	now = now.Add(sched.TTL)
+	mu.Unlock()
+	q.renewOnce()
+	if q.light.Other("a") {
+		t.Fatal("b's mark renewed for its large upload")
 	}
 }

@@ -49,7 +49,7 @@ func yielding(ctx context.Context) bool {
 // process, when u is light work (fairQueue.lightWork).
 func lightWork(ctx context.Context, u *tracker.Upload) {
 	if y, ok := ctx.Value(yieldKey{}).(yieldTo); ok {
-		y.q.lightWork(y.tenant, u.TotalPages)
+		y.q.lightWork(y.tenant, u.TotalPages, y.d)
 	}
 }
 
@@ -72,6 +72,7 @@ func heldBack(ctx context.Context) bool {
 type yieldTo struct {
 	q      *fairQueue
 	tenant string
+	d      *delivery
 }
 
 // Handler is the shape of ticket handling; middleware wraps it.
@@ -218,8 +219,9 @@ func (p *Pool) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { p.waiting.done(f.ticket.GetTenant()); <-slots }()
-			p.process(context.WithValue(work, yieldKey{}, yieldTo{p.waiting, f.ticket.GetTenant()}), f)
+			tenant, d := f.ticket.GetTenant(), &delivery{}
+			defer func() { p.waiting.unlight(tenant, d); p.waiting.done(tenant); <-slots }()
+			p.process(context.WithValue(work, yieldKey{}, yieldTo{p.waiting, tenant, d}), f)
 		}()
 	}
 }

@@ -338,9 +338,7 @@ func (d *Deliverer) attempt(ctx context.Context, page int, u *tracker.Upload, at
 	})
 	*bufp = body
 	d.metrics.inFlight.Inc()
-	answered := sending(ctx)
-	res := d.send.Send(ctx, webhook.Request{Destination: dest, ID: u.ID + "." + strconv.Itoa(page), Body: body})
-	answered(res.Duration)
+	res := d.sendCounted(ctx, webhook.Request{Destination: dest, ID: u.ID + "." + strconv.Itoa(page), Body: body})
 	d.metrics.inFlight.Dec()
 	d.metrics.duration.Observe(res.Duration.Seconds())
 	if !res.Delivered() && ctx.Err() != nil {
@@ -449,6 +447,14 @@ func (d *Deliverer) announce(ctx context.Context, t Ticket, u *tracker.Upload, d
 		return err
 	}
 	return nil
+}
+
+// sendCounted sends req, its delivery counted as waiting for the endpoint
+// meanwhile (sending), even should the send panic.
+func (d *Deliverer) sendCounted(ctx context.Context, req webhook.Request) (res webhook.Result) {
+	answered := sending(ctx)
+	defer func() { answered(res.Duration) }()
+	return d.send.Send(ctx, req)
 }
 
 // publishNext publishes the ticket of the page a finished page let go on
