@@ -24,8 +24,13 @@ import (
 // LightPages is the most pages an upload of light work has.
 const LightPages = 16
 
-// Subject carries light marks: the body is the tenant's name.
-const Subject = "hookline.sched.light"
+// Subject carries light marks, SubjectEnd the end of a tenant's mark
+// where its work turned out not to be light: the body is the tenant's
+// name.
+const (
+	Subject    = "hookline.sched.light"
+	SubjectEnd = "hookline.sched.end"
+)
 
 // TTL is how long a mark holds unless renewed. A process renews the marks
 // of light work under way in it every TTL/4 and publishes them as it does,
@@ -81,14 +86,19 @@ func (l *Light) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	sub, err := l.nc.Subscribe(Subject, func(m *nats.Msg) { l.note(string(m.Data)) })
-	if err != nil {
-		l.log.Warn("hear other processes' light marks", zap.Error(err))
-		<-ctx.Done()
-		return nil
+	var subs []*nats.Subscription
+	for subject, hear := range map[string]func(string){Subject: func(t string) { l.note(t) }, SubjectEnd: l.drop} {
+		sub, err := l.nc.Subscribe(subject, func(m *nats.Msg) { hear(string(m.Data)) })
+		if err != nil {
+			l.log.Warn("hear other processes' light marks", zap.String("subject", subject), zap.Error(err))
+			continue
+		}
+		subs = append(subs, sub)
 	}
 	<-ctx.Done()
-	_ = sub.Unsubscribe() // best effort: the connection may close first, and takes it along
+	for _, sub := range subs {
+		_ = sub.Unsubscribe() // best effort: the connection may close first, and takes it along
+	}
 	return nil
 }
 
@@ -111,6 +121,26 @@ func (l *Light) Mark(tenant string) {
 			l.log.Debug("publish a light mark", zap.Error(err))
 		}
 	}
+}
+
+// End ends tenant's mark here and in every process: its work turned out
+// not to be light. (Light work of it elsewhere marks it again within
+// TTL/4.)
+func (l *Light) End(tenant string) {
+	l.drop(tenant)
+	if l.nc == nil {
+		return
+	}
+	if err := l.nc.Publish(SubjectEnd, []byte(tenant)); err != nil {
+		l.log.Debug("publish the end of a light mark", zap.Error(err))
+	}
+}
+
+// drop forgets tenant's mark.
+func (l *Light) drop(tenant string) {
+	l.mu.Lock()
+	delete(l.marks, tenant)
+	l.mu.Unlock()
 }
 
 // note records a mark of tenant, seen now.

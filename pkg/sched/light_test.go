@@ -90,6 +90,43 @@ func TestMarkedSkipsTheTenantsItIsTold(t *testing.T) {
 	}
 }
 
+// TestEndDropsThatTenantsMarkEverywhere: End forgets the tenant's mark
+// here and in the processes that hear it, and leaves others' marks.
+func TestEndDropsThatTenantsMarkEverywhere(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	frozen := func() time.Time { return time.Unix(1000, 0) } // marks never lapse by themselves
+	a := New(natstest.Connect(t, srv), zap.NewNop(), WithClock(frozen))
+	b := New(natstest.Connect(t, srv), zap.NewNop(), WithClock(frozen))
+	go func() { _ = b.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !b.Marked("x", func(t string) bool { return t != "u" }) || !b.Marked("x", func(t string) bool { return t != "v" }) { // b's subscriptions may not be in place yet
+		if time.Now().After(deadline) {
+			t.Fatal("b never heard a's mark of u")
+		}
+		a.mu.Lock()
+		a.since = time.Time{}
+		a.mu.Unlock()
+		a.Mark("u")
+		a.Mark("v")
+		time.Sleep(time.Millisecond)
+	}
+	a.End("u")
+	if a.Marked("x", func(t string) bool { return t != "u" }) || !a.Other("x") {
+		t.Fatal("End(u) here did not drop u's mark only")
+	}
+	for b.Marked("x", func(t string) bool { return t != "u" }) {
+		if time.Now().After(deadline) {
+			t.Fatal("b never heard the end of u's mark")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !b.Other("x") {
+		t.Fatal("the end of u's mark dropped v's in b")
+	}
+}
+
 // TestDeferWaitsForTheMarkOrTheBound: Defer returns at once without a mark
 // of another tenant, waits while one holds, and never longer than max.
 func TestDeferWaitsForTheMarkOrTheBound(t *testing.T) {

@@ -61,11 +61,14 @@ func (p *importPacer) begin(tenant string) (end func()) {
 // pace is called by an import of tenant once it has the given pages.
 func (p *importPacer) pace(ctx context.Context, tenant string, pages int) {
 	p.mu.Lock()
-	light := p.under[tenant] <= 1 && pages <= sched.LightPages
+	only := p.under[tenant] <= 1
 	p.mu.Unlock()
-	if light {
+	switch {
+	case only && pages <= sched.LightPages:
 		p.light.Mark(tenant)
 		return
+	case only && pages == sched.LightPages+1:
+		p.light.End(tenant) // it was marked, and is not light after all
 	}
 	if d := p.light.Defer(ctx, tenant, maxDefer); d > 0 {
 		p.deferred.Add(d.Seconds())

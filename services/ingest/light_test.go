@@ -13,8 +13,8 @@ import (
 )
 
 // TestImportPacerMarksLightImports: a tenant's only import is light up to
-// sched.LightPages pages and marks its tenant; a second import under way,
-// or a page past LightPages, is not light.
+// sched.LightPages pages and marks its tenant; past them its mark ends; a
+// second import under way is not light.
 func TestImportPacerMarksLightImports(t *testing.T) {
 	frozen := time.Unix(1000, 0) // marks never lapse
 	deferred := prometheus.NewCounter(prometheus.CounterOpts{Name: "deferred"})
@@ -27,12 +27,15 @@ func TestImportPacerMarksLightImports(t *testing.T) {
 		{"its only import, at its start", 1, 0, true},
 		{"its only import, at the last light page", 1, sched.LightPages, true},
 		{"its only import, past the light pages", 1, sched.LightPages + 1, false},
+		{"its only import, long past the light pages", 1, sched.LightPages + 5, false},
 		{"one of two imports", 2, 1, false},
 	} {
 		light := sched.New(nil, zap.NewNop(), sched.WithClock(func() time.Time { return frozen }))
 		p := &importPacer{light: light, deferred: deferred, under: map[string]int{"a": c.imports}}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-		p.pace(ctx, "a", c.pages) // (a heavy import waits for nothing: nobody else is marked)
+		for pages := range c.pages + 1 { // (a heavy import waits for nothing: nobody else is marked)
+			p.pace(ctx, "a", pages)
+		}
 		cancel()
 		if got := light.Other("b"); got != c.light {
 			t.Errorf("%s: marked light = %v, want %v", c.name, got, c.light)

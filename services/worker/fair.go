@@ -227,6 +227,15 @@ func (q *fairQueue) sending(tenant string) (answered func(took time.Duration)) {
 	}
 }
 
+// heldBackOnly reports whether tickets wait while no tenant with waiting
+// tickets may start one (heavy tenants held back for light work).
+func (q *fairQueue) heldBackOnly() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, ok := q.next()
+	return q.waiting > 0 && !ok
+}
+
 // held is how many tickets the worker holds: waiting and running.
 func (q *fairQueue) held() int {
 	q.mu.Lock()

@@ -203,8 +203,8 @@ func (p *Pool) Run(ctx context.Context) error {
 		}
 		f, ok := p.waiting.pop()
 		for !ok {
-			var recheck <-chan time.Time // tickets wait, held back while light work is marked
-			if p.waiting.light != nil && p.waiting.held() > 0 {
+			var recheck <-chan time.Time // tickets wait, held back while light work is marked: until it lapses
+			if p.waiting.light != nil && p.waiting.heldBackOnly() {
 				recheck = time.After(sched.TTL / 4)
 			}
 			select {
