@@ -383,16 +383,22 @@ func TestChainYieldsToAWaitingTenant(t *testing.T) {
 	}
 }
 
+// lightQueue is a fair queue with light work on a clock that moves only
+// when advance says.
+func lightQueue() (q *fairQueue, advance func(time.Duration)) {
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	q = newFairQueue()
+	q.light = sched.New(nil, zap.NewNop(), sched.WithClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now }))
+	return q, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
 // TestFairQueueHoldsHeavyTenantsBackForLightWork: while another tenant's
 // light work is marked, a tenant holding more than light work does starts
 // nothing beyond heavyWhileLight running, and its chains yield down to it;
 // light work starts at once; once the mark lapses the heavy tenant goes on.
 func TestFairQueueHoldsHeavyTenantsBackForLightWork(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Unix(1000, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	q := newFairQueue()
-	q.light = sched.New(nil, zap.NewNop(), sched.WithClock(clock))
+	q, advance := lightQueue()
 	for i := range 20 {
 		q.push(tenantTicket("a", i))
 	}
@@ -428,9 +434,7 @@ func TestFairQueueHoldsHeavyTenantsBackForLightWork(t *testing.T) {
 	if _, ok := q.pop(); ok {
 		t.Fatal("a's ticket started before b's mark lapsed")
 	}
-	mu.Lock()
-	now = now.Add(sched.TTL)
-	mu.Unlock()
+	advance(sched.TTL)
 	if f, ok := q.pop(); !ok || f.ticket.GetTenant() != "a" {
 		t.Fatal("a's ticket not started once b's mark lapsed")
 	}
@@ -453,12 +457,7 @@ func TestFairQueueHoldsHeavyTenantsBackForLightWork(t *testing.T) {
 // much in this worker holds nobody back; deliveries waiting for their
 // endpoint are not held back; a running light tenant's mark is renewed.
 func TestFairQueueHoldsBackOnlyForLightWork(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Unix(1000, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	q := newFairQueue()
-	q.light = sched.New(nil, zap.NewNop(), sched.WithClock(clock))
+	q, advance := lightQueue()
 	for i := range 10 {
 		q.push(tenantTicket("a", i))
 		q.push(tenantTicket("c", i))
@@ -529,11 +528,7 @@ func TestFairQueueHoldsBackOnlyForLightWork(t *testing.T) {
 // TestFairQueueRenewsLightDeliveriesOnly: a tenant's mark is renewed while
 // a delivery of its light work runs, not while its other deliveries do.
 func TestFairQueueRenewsLightDeliveriesOnly(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Unix(1000, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	q := newFairQueue()
-	q.light = sched.New(nil, zap.NewNop(), sched.WithClock(clock))
+	q, advance := lightQueue()
 	q.push(tenantTicket("b", 0))
 	q.push(tenantTicket("b", 1))
 	q.pop()
@@ -543,9 +538,7 @@ func TestFairQueueRenewsLightDeliveriesOnly(t *testing.T) {
 	q.lightWork("b", sched.LightPages+1, large)
 	q.unlight("b", small) // the small upload is done; the large one runs on
 	q.done("b")
-	mu.Lock()
-	now = now.Add(sched.TTL)
-	mu.Unlock()
+	advance(sched.TTL)
 	q.renewOnce()
 	if q.light.Other("a") {
 		t.Fatal("b's mark renewed for its large upload")
