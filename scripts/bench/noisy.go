@@ -318,8 +318,9 @@ func noisyStep(ctx context.Context, c *cluster, a *api, rcFlood *receiver, s set
 		}
 		if len(r.ss) > 1 {
 			rest := r.ss[1:].done()
-			rep.note("Step 6, tenant B %s: its first upload took %s; the other %d p50 %s, p99 %s (%.2f × alone's p99).",
-				r.what, ms(r.ss[0].done), len(rest), ms(p(rest, 50)), ms(p(rest, 99)), p(rest, 99).Seconds()/p(alone.done(), 99).Seconds())
+			f := r.ss[0]
+			rep.note("Step 6, tenant B %s: its first upload took %s (import call %s, 202 → first page %s, first page → last %s); the other %d p50 %s, p99 %s (%.2f × alone's p99).",
+				r.what, ms(f.done), ms(f.to202), ms(f.first-f.to202), ms(f.done-f.first), len(rest), ms(p(rest, 50)), ms(p(rest, 99)), p(rest, 99).Seconds()/p(alone.done(), 99).Seconds())
 		}
 		queued, pages := r.ss.waits()
 		rep.note("Step 6, tenant B %s: import call (request → 202) p50 %s, p99 %s; 202 → first page p50 %s, p99 %s; first page → last p50 %s, p99 %s.",
